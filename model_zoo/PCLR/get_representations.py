@@ -1,0 +1,44 @@
+"""ml4h's `get_representations` API on top of `pclr_keras`.
+
+`get_representations(ecgs, model_name)` loads the weights file of that name
+from the working folder or from this folder: ml4h's released files (Keras 2,
+read through `pclr_keras.load_upstream`) and ours (`pclr export`) both work.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from pclr_keras.artifacts import load_encoder
+from pclr_keras.variants import variant_for_input_shape
+from preprocess_ecg import process_ecg
+
+MODEL_FILES = {
+    "pclr": "PCLR.h5",
+    "c3po_pclr": "c3po_pclr.h5",
+    "aug_c3po_pclr": "aug_c3po_pclr.h5",
+}
+
+
+def get_model(model_name="pclr"):
+    """Loads the PCLR encoder `model_name` (see `MODEL_FILES`), ending at `embed`."""
+    if model_name not in MODEL_FILES:
+        raise ValueError(f"Unknown model {model_name!r}; choose one of {sorted(MODEL_FILES)}.")
+    file_name = MODEL_FILES[model_name]
+    places = [Path.cwd() / file_name, Path(__file__).resolve().parent / file_name]
+    for place in places:
+        if place.exists():
+            return load_encoder(place)
+    raise FileNotFoundError(
+        f"No weights file {file_name} for model {model_name!r}; looked in "
+        f"{', '.join(str(p.parent) for p in places)}. Put one there: ml4h's released "
+        f"{file_name} (in an ml4h clone: git lfs pull --include model_zoo/PCLR/{file_name}) "
+        "or one written by `pclr export`.")
+
+
+def get_representations(ecgs, model_name="pclr"):
+    """N ECGs (dicts lead -> 10 s of mV samples) -> N x 320 representations."""
+    model = get_model(model_name)
+    variant = variant_for_input_shape(*model.input.shape[1:])
+    batch = np.stack([process_ecg(ecg, variant=variant.name) for ecg in ecgs])
+    return model.predict(batch, verbose=0)

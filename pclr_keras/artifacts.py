@@ -1,0 +1,166 @@
+"""Encoder artifacts: write them for any Keras or TF Serving user, read them back.
+
+`export_encoder` writes what downstream code needs without this package:
+`NAME.h5` and `NAME.keras` (plain `keras.models.load_model`, no custom
+objects) and a versioned TF Serving SavedModel `NAME/VERSION/` whose
+`serving_default` signature maps `ecg` to `embed`. Every file is written
+into a temporary folder beside its target and moved into place, so a killed
+export never leaves a half-written artifact under the final name.
+"""
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import h5py
+import keras
+import tensorflow as tf
+
+from pclr_keras.upstream import load_upstream
+
+FORMATS = ("h5", "keras", "savedmodel", "tflite")
+DEFAULT_FORMATS = ("h5", "keras", "savedmodel")
+SERVING_SIGNATURE = "serving_default"
+
+
+def encoder_only(model):
+    """Returns `model` cut at its `embed` layer (drops heads, keeps weights)."""
+    if len(model.outputs) == 1 and model.layers[-1].name == "embed":
+        return model
+    try:
+        embed = model.get_layer("embed")
+    except ValueError:
+        raise ValueError(
+            f"Model {model.name!r} has no 'embed' layer, so it is not a PCLR "
+            "encoder or a model built on one.") from None
+    return keras.Model(model.input, embed.output, name=model.name)
+
+
+def _replace(source, target):
+    """Moves a finished file or folder onto `target`, replacing what was there."""
+    target = Path(target)
+    if target.is_dir():
+        stale = target.with_name(f".{target.name}.stale")
+        os.replace(target, stale)
+        os.replace(source, target)
+        shutil.rmtree(stale)
+    else:
+        os.replace(source, target)
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    """Hides Keras' 'HDF5 is legacy' notice: we write .h5 on purpose, for ml4h users."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def export_saved_model(encoder, export_dir):
+    """Writes a TF Serving SavedModel: `serving_default(ecg) -> {"embed": ...}`.
+
+    Args:
+        encoder: a Keras encoder ending at `embed`.
+        export_dir: str or Path. The versioned folder, e.g. `models/PCLR/1`.
+    """
+    length, leads = encoder.input.shape[1:]
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    archive.add_endpoint(
+        SERVING_SIGNATURE,
+        lambda ecg: {"embed": encoder(ecg, training=False)},
+        input_signature=[tf.TensorSpec([None, length, leads], tf.float32, name="ecg")],
+    )
+    archive.write_out(str(export_dir), verbose=False)
+
+
+def export_tflite(saved_model_dir, tflite_path):
+    """Converts an exported SavedModel to TFLite (for the single-lead variants)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(saved_model_dir), signature_keys=[SERVING_SIGNATURE])
+    Path(tflite_path).write_bytes(converter.convert())
+
+
+def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1):
+    """Writes an encoder in the requested formats.
+
+    Args:
+        encoder: a Keras encoder, or a model with an `embed` layer (a head
+            such as the projection head is dropped).
+        out_dir: str or Path. Folder for the artifacts (created if needed).
+        name: str. Base name: `NAME.h5`, `NAME.keras`, `NAME/VERSION/`,
+            `NAME.tflite`.
+        formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`.
+        version: int. TF Serving version folder.
+
+    Returns:
+        dict format -> Path of what was written.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"Unknown export formats {sorted(unknown)}; choose from {FORMATS}.")
+    encoder = encoder_only(encoder)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = {
+        "h5": out_dir / f"{name}.h5",
+        "keras": out_dir / f"{name}.keras",
+        "savedmodel": out_dir / name / str(version),
+        "tflite": out_dir / f"{name}.tflite",
+    }
+    written = {}
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
+        tmp = Path(tmp)
+        saved_model = tmp / "savedmodel"
+        if "h5" in formats:
+            with _quiet_absl():
+                encoder.save(tmp / targets["h5"].name)
+        if "keras" in formats:
+            encoder.save(tmp / targets["keras"].name)
+        if "savedmodel" in formats or "tflite" in formats:
+            export_saved_model(encoder, saved_model)
+        if "tflite" in formats:
+            export_tflite(saved_model, tmp / targets["tflite"].name)
+        for fmt in formats:
+            staged = saved_model if fmt == "savedmodel" else tmp / targets[fmt].name
+            targets[fmt].parent.mkdir(parents=True, exist_ok=True)
+            _replace(staged, targets[fmt])
+            written[fmt] = targets[fmt]
+    return written
+
+
+def _is_keras3_h5(path):
+    with h5py.File(path, "r") as f:
+        version = f.attrs.get("keras_version", "")
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return version.startswith("3.")
+
+
+def load_encoder(path):
+    """Loads any PCLR encoder artifact as a Keras 3 model ending at `embed`.
+
+    Accepts our `.keras` and `.h5` files (with or without a head) and ml4h's
+    released Keras 2 `.h5` files and SavedModel folders (see
+    `load_upstream`). Our TF Serving export is for `tf.saved_model.load` and
+    TF Serving; Keras reads the `.keras` or `.h5` written beside it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No model at {path}.")
+    if path.suffix == ".keras":
+        return encoder_only(keras.saving.load_model(path, compile=False, safe_mode=True))
+    if path.is_dir() and (path / "fingerprint.pb").exists() \
+            and not (path / "keras_metadata.pb").exists():
+        raise ValueError(
+            f"{path} is a TF Serving export: load it with tf.saved_model.load, "
+            "or give Keras the .keras / .h5 file exported beside it.")
+    if path.suffix == ".h5" and h5py.is_hdf5(path) and _is_keras3_h5(path):
+        return encoder_only(keras.saving.load_model(path, compile=False))
+    return load_upstream(path)

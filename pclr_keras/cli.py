@@ -1,0 +1,123 @@
+"""The `pclr` command: parse arguments, then one call per subcommand."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _load_or_build_encoder(weights, variant, untrained):
+    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.models import build_encoder
+
+    if weights:
+        return load_encoder(weights)
+    if not untrained:
+        raise SystemExit(
+            "pclr: give --weights PATH (a .h5/.keras of ours, or ml4h's PCLR.h5 or "
+            "SavedModel folder), or --untrained to use randomly initialised weights.")
+    return build_encoder(variant)
+
+
+def run_export(args):
+    from pclr_keras.artifacts import export_encoder
+
+    encoder = _load_or_build_encoder(args.weights, args.variant, args.untrained)
+    written = export_encoder(encoder, args.out, name=args.name,
+                             formats=args.formats.split(","), version=args.version)
+    for fmt, path in written.items():
+        print(f"{fmt:<11} {path}")
+
+
+def _write_errors(errors, path):
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["source", "problem", "message"])
+        writer.writerows(errors)
+
+
+def run_demo(args):
+    import numpy as np
+
+    from pclr_keras.embedding import embed_files
+    from pclr_keras.variants import get_variant
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise SystemExit(f"pclr demo: {data} is not a folder of ECG records.")
+    paths = sorted(data.rglob("*.hea"))[: args.limit or None]
+    if not paths:
+        raise SystemExit(f"pclr demo: no WFDB records (*.hea) under {data}.")
+    variant = get_variant(args.variant)
+    encoder = _load_or_build_encoder(args.weights, variant.name, untrained=args.weights is None)
+    start = time.perf_counter()
+    result = embed_files(encoder, paths, variant.name, batch_size=args.batch_size)
+    seconds = time.perf_counter() - start
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "embeddings.npz", sources=np.array(result.sources),
+             embeddings=result.embeddings)
+    _write_errors(result.errors, out / "errors.csv")
+    weights = args.weights or "none: an untrained encoder (shows the pipeline, not PCLR's value)"
+    norms = np.linalg.norm(result.embeddings, axis=1) if len(result.sources) else np.zeros(1)
+    print(f"\nPCLR demo on {data}")
+    print(f"  variant          {variant.name}: {variant.description}")
+    print(f"  weights          {weights}")
+    print(f"  records found    {len(paths)}")
+    print(f"  embedded         {len(result.sources)}")
+    print(f"  rejected         {len(result.errors)} (reasons in {out / 'errors.csv'})")
+    print(f"  representations  {result.embeddings.shape} -> {out / 'embeddings.npz'}")
+    print(f"  L2 norm          median {np.median(norms):.3f}, "
+          f"range {norms.min():.3f}-{norms.max():.3f}")
+    print(f"  throughput       {len(paths) / seconds:.1f} ECGs/s "
+          f"(read + preprocess + embed, {seconds:.1f} s)")
+
+
+def build_parser():
+    from pclr_keras.variants import VARIANTS
+
+    parser = argparse.ArgumentParser(
+        prog="pclr", description="PCLR ECG representations in Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    export = commands.add_parser(
+        "export", help="write an encoder as .h5, .keras and a TF Serving SavedModel")
+    export.add_argument("--weights", help="model to export: ours (.h5/.keras) or ml4h's "
+                        "(PCLR.h5, a SavedModel folder)")
+    export.add_argument("--untrained", action="store_true",
+                        help="export a randomly initialised encoder instead")
+    export.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
+                        help="variant to build with --untrained (default: pclr)")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--name", default="PCLR", help="artifact base name (default: PCLR)")
+    export.add_argument("--version", type=int, default=1, help="TF Serving version (default: 1)")
+    export.add_argument("--formats", default="h5,keras,savedmodel",
+                        help="comma-separated: h5, keras, savedmodel, tflite "
+                             "(default: h5,keras,savedmodel)")
+    export.set_defaults(run=run_export)
+
+    demo = commands.add_parser(
+        "demo", help="embed a folder of WFDB ECGs and print a summary")
+    demo.add_argument("--data", required=True, help="folder searched for *.hea records")
+    demo.add_argument("--weights", help="encoder to use (default: untrained)")
+    demo.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
+    demo.add_argument("--limit", type=int, default=0, help="embed at most this many (0: all)")
+    demo.add_argument("--batch-size", type=int, default=64)
+    demo.add_argument("--out", default="pclr_demo", help="output folder (default: pclr_demo)")
+    demo.set_defaults(run=run_demo)
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = build_parser().parse_args(argv)
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""Readers: one module per file format, each returning an `ECGRecord` in mV."""
+
+from pclr_keras.io.record import ECGReadError, ECGRecord
+from pclr_keras.io.wfdb_records import read_wfdb

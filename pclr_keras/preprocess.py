@@ -1,0 +1,291 @@
+"""Raw ECG -> encoder input: the variant's leads, 10 s, resampled, in mV.
+
+The released encoders read the first 10 s of each lead stretched to their
+input length by linear interpolation, exactly as ml4h did with
+`np.interp(np.linspace(0, 1, L), np.linspace(0, 1, n), lead)`. Here the same
+interpolation is done for all leads and ECGs at once. Before resampling, the
+window is checked for what silently ruins embeddings: missing or ambiguous
+leads, NaN, flat (disconnected) leads and signals stored in microvolts.
+"""
+
+from collections.abc import Mapping
+import re
+
+import numpy as np
+
+from pclr_keras.variants import ECG_DURATION_S, STANDARD_LEADS, get_variant
+
+# A record may be a few samples short of 10 s (rounding in exporters); what
+# there is gets stretched to the input length.
+MIN_DURATION_S = 9.9
+# Disconnected electrodes give peak-to-peak values of a few microvolts; even
+# the smallest real lead (often aVL or III) swings more than this in 10 s.
+FLAT_THRESHOLD_MV = 0.02
+# Real QRS complexes stay well under 10 mV; the same ECG in microvolts is
+# about 1000 times larger.
+MAX_AMPLITUDE_MV = 20.0
+
+_LEAD_PREFIX = re.compile(r"^lead[\s_\-:.]*", re.IGNORECASE)
+_STANDARD_BY_LOWERCASE = {lead.lower(): lead for lead in STANDARD_LEADS}
+
+
+class ECGValidationError(ValueError):
+    """An ECG the encoder should not see, and why.
+
+    Args:
+        problem: str. Machine-readable code: "missing_lead", "duplicate_lead",
+            "unknown_lead_count", "nan", "flat_lead", "too_short",
+            "microvolts", "bad_shape" or "bad_sampling_rate".
+        detail: str. What is wrong, with the measured value.
+        lead: str or None. The lead at fault, if one is.
+        source: str or None. The file or id of the ECG, for the message.
+        index: int or None. The ECG's position in a batch, for the message.
+    """
+
+    def __init__(self, problem, detail, lead=None, source=None, index=None):
+        super().__init__(problem, detail)  # keeps the error picklable
+        self.problem = problem
+        self.detail = detail
+        self.lead = lead
+        self.source = source
+        self.index = index
+
+    def __str__(self):
+        if self.source is not None and self.index is not None:
+            return f"{self.source} (batch index {self.index}): {self.detail}"
+        if self.index is not None:
+            return f"batch index {self.index}: {self.detail}"
+        if self.source is not None:
+            return f"{self.source}: {self.detail}"
+        return self.detail
+
+
+def normalize_lead_name(name):
+    """Maps a lead name as files spell it to its `STANDARD_LEADS` spelling.
+
+    Args:
+        name: str. E.g. "AVR", "v1", "Lead I", "LEAD_II", "lead-aVF".
+
+    Returns:
+        The standard name ("aVR", "V1", "I", ...), or `name` stripped of
+        whitespace if it is no standard lead, so that callers can ignore
+        extra channels such as the Frank leads vx, vy, vz.
+    """
+    stripped = str(name).strip()
+    key = _LEAD_PREFIX.sub("", stripped).lower()
+    return _STANDARD_BY_LOWERCASE.get(key, stripped)
+
+
+def resample_linear(signals, length):
+    """Stretches signals to `length` samples by linear interpolation.
+
+    Equals `np.interp(np.linspace(0, 1, length), np.linspace(0, 1, n), x)`
+    for every lead x, but interpolates all leads and ECGs with one gather.
+
+    Args:
+        signals: array (..., n, leads), n >= 2.
+        length: int. Samples per lead wanted.
+
+    Returns:
+        float64 array (..., length, leads).
+    """
+    signals = np.asarray(signals, dtype=np.float64)
+    num_samples = signals.shape[-2]
+    if num_samples < 2:
+        raise ValueError(f"Need at least 2 samples to interpolate, got {num_samples}.")
+    source_times = np.linspace(0.0, 1.0, num_samples)
+    target_times = np.linspace(0.0, 1.0, length)
+    # The interval np.interp picks for each target time.
+    left = np.searchsorted(source_times, target_times, side="right") - 1
+    left = np.clip(left, 0, num_samples - 2)
+    weight = (target_times - source_times[left]) / (
+        source_times[left + 1] - source_times[left])
+    before = signals[..., left, :]
+    after = signals[..., left + 1, :]
+    return before + weight[:, np.newaxis] * (after - before)
+
+
+def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
+                   min_duration_s=MIN_DURATION_S,
+                   flat_threshold_mv=FLAT_THRESHOLD_MV,
+                   max_amplitude_mv=MAX_AMPLITUDE_MV):
+    """Turns one raw ECG into the input of a PCLR encoder.
+
+    Args:
+        ecg: dict lead name -> 1-D samples; or array (samples, leads) with
+            `lead_names`; or 1-D samples of a single-lead variant's lead.
+            In millivolts. Leads the variant does not read are ignored.
+        fs: float. Sampling rate in Hz.
+        lead_names: list of str, one per column of an array `ecg`; any
+            spelling `normalize_lead_name` knows.
+        variant: str or `EncoderVariant`. The encoder the input is for.
+        source: str or None. File or id of the ECG, named in errors.
+        min_duration_s: float. Shortest record accepted, in s.
+        flat_threshold_mv: float. A lead with a smaller peak-to-peak value
+            over the 10 s is rejected as flat.
+        max_amplitude_mv: float. A larger robust amplitude (99th percentile
+            of |x - median| of a lead) is rejected as microvolts.
+
+    Returns:
+        float32 array (input_length, num_leads) of the variant.
+
+    Raises:
+        ECGValidationError: the ECG cannot be used; see its `problem`.
+    """
+    variant = get_variant(variant)
+    try:
+        signals, columns = _as_signals_and_columns(ecg, lead_names, variant)
+        return _preprocess(
+            signals[np.newaxis], fs, columns, variant, min_duration_s,
+            flat_threshold_mv, max_amplitude_mv)[0]
+    except ECGValidationError as error:
+        error.source, error.index = source, None
+        raise
+
+
+def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
+                     min_duration_s=MIN_DURATION_S,
+                     flat_threshold_mv=FLAT_THRESHOLD_MV,
+                     max_amplitude_mv=MAX_AMPLITUDE_MV):
+    """Turns a batch of raw ECGs sharing rate and lead order into encoder input.
+
+    Args:
+        ecgs: array (batch, samples, leads) in millivolts.
+        fs: float. Sampling rate in Hz, shared by all ECGs.
+        lead_names: list of str, one per lead column.
+        variant: str or `EncoderVariant`. The encoder the input is for.
+        sources: list of str or None. File or id of each ECG, named in errors.
+        min_duration_s, flat_threshold_mv, max_amplitude_mv: as in
+            `preprocess_ecg`.
+
+    Returns:
+        float32 array (batch, input_length, num_leads) of the variant.
+
+    Raises:
+        ECGValidationError: an ECG cannot be used; `index` says which one
+            (None when the problem is shared: lead names, rate, length).
+    """
+    variant = get_variant(variant)
+    signals = np.asarray(ecgs)
+    if signals.ndim != 3:
+        raise ECGValidationError(
+            "bad_shape", f"a batch must be 3-D (batch, samples, leads), "
+            f"got shape {signals.shape}")
+    columns = _column_indices(lead_names, signals.shape[-1], variant)
+    try:
+        return _preprocess(signals, fs, columns, variant, min_duration_s,
+                           flat_threshold_mv, max_amplitude_mv)
+    except ECGValidationError as error:
+        if sources is not None and error.index is not None:
+            error.source = sources[error.index]
+        raise
+
+
+def _as_signals_and_columns(ecg, lead_names, variant):
+    """One ECG as an array (samples, columns) and the variant's columns in it."""
+    if isinstance(ecg, Mapping):
+        names = list(ecg)
+        chosen = [np.asarray(ecg[names[i]])
+                  for i in _column_indices(names, len(names), variant)]
+        shapes = {lead.shape for lead in chosen}
+        if len(shapes) != 1 or chosen[0].ndim != 1:
+            listed = ", ".join(f"{name} {lead.shape}"
+                               for name, lead in zip(variant.leads, chosen))
+            raise ECGValidationError(
+                "bad_shape", f"leads must be 1-D and equally long, got {listed}")
+        return np.stack(chosen, axis=-1), list(range(variant.num_leads))
+    signals = np.asarray(ecg)
+    if signals.ndim == 1:
+        if lead_names is None and variant.num_leads == 1:
+            lead_names = variant.leads
+        signals = signals[:, np.newaxis]
+    if signals.ndim != 2:
+        raise ECGValidationError(
+            "bad_shape", f"an ECG array must be (samples, leads), got shape "
+            f"{signals.shape}")
+    return signals, _column_indices(lead_names, signals.shape[1], variant)
+
+
+def _column_indices(lead_names, num_columns, variant):
+    """Positions of the variant's leads among `lead_names`, in variant order."""
+    if lead_names is None:
+        raise ECGValidationError(
+            "unknown_lead_count", f"lead_names are needed to tell which lead "
+            f"each of the {num_columns} columns is")
+    if len(lead_names) != num_columns:
+        raise ECGValidationError(
+            "unknown_lead_count", f"{len(lead_names)} lead names for "
+            f"{num_columns} columns; the array must be (samples, leads)")
+    names = [normalize_lead_name(name) for name in lead_names]
+    for lead in variant.leads:
+        if names.count(lead) > 1:
+            spellings = [str(lead_names[i]) for i, name in enumerate(names) if name == lead]
+            raise ECGValidationError(
+                "duplicate_lead",
+                f"lead {lead} appears {len(spellings)} times (as {spellings})",
+                lead=lead)
+        if lead not in names:
+            raise ECGValidationError(
+                "missing_lead",
+                f"lead {lead} is missing; the {variant.name} encoder reads "
+                f"{list(variant.leads)}, found {names}", lead=lead)
+    return [names.index(lead) for lead in variant.leads]
+
+
+def _preprocess(signals, fs, columns, variant, min_duration_s,
+                flat_threshold_mv, max_amplitude_mv):
+    """Cuts, checks and resamples a batch (batch, samples, all columns)."""
+    try:
+        rate = float(fs)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not (np.isfinite(rate) and rate > 0):
+        raise ECGValidationError(
+            "bad_sampling_rate",
+            f"sampling rate {fs!r} Hz is not a positive finite number")
+    duration = signals.shape[1] / rate
+    if duration < min_duration_s:
+        raise ECGValidationError(
+            "too_short",
+            f"record is {duration:.2f} s long ({signals.shape[1]} samples at "
+            f"{rate:g} Hz); at least {min_duration_s:g} s needed")
+    window = np.asarray(signals[:, :round(ECG_DURATION_S * rate), columns],
+                        dtype=np.float64)
+    _check_window(window, rate, variant.leads, flat_threshold_mv, max_amplitude_mv)
+    return resample_linear(window, variant.input_length).astype(np.float32)
+
+
+def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv):
+    """Raises for the first ECG with NaN/inf, then flat leads, then microvolts."""
+    seconds = f"{window.shape[1] / rate:g} s"
+    not_finite = ~np.isfinite(window)
+    if not_finite.any():
+        index, column = np.argwhere(not_finite.any(axis=1))[0]
+        count = not_finite[index, :, column].sum()
+        raise ECGValidationError(
+            "nan", f"lead {leads[column]} contains NaN or inf ({count} of "
+            f"{window.shape[1]} samples in the first {seconds})",
+            lead=leads[column], index=int(index))
+
+    peak_to_peak = np.ptp(window, axis=1)
+    if (peak_to_peak < flat_threshold_mv).any():
+        index, column = np.argwhere(peak_to_peak < flat_threshold_mv)[0]
+        raise ECGValidationError(
+            "flat_lead", f"lead {leads[column]} is flat (peak-to-peak "
+            f"{peak_to_peak[index, column]:.3f} mV over {seconds}; at least "
+            f"{flat_threshold_mv:g} mV expected)",
+            lead=leads[column], index=int(index))
+
+    # |x - median| <= peak-to-peak: only leads this large can look like microvolts.
+    if not (peak_to_peak > max_amplitude_mv).any():
+        return
+    leads_last = np.moveaxis(window, 1, -1)  # percentiles run faster along the last axis
+    deviation = np.abs(leads_last - np.median(leads_last, axis=-1, keepdims=True))
+    amplitude = np.percentile(deviation, 99, axis=-1)
+    if (amplitude > max_amplitude_mv).any():
+        index, column = np.argwhere(amplitude > max_amplitude_mv)[0]
+        raise ECGValidationError(
+            "microvolts", f"lead {leads[column]} looks like microvolts, not "
+            f"millivolts (99th-percentile amplitude {amplitude[index, column]:.1f} "
+            f"mV, above {max_amplitude_mv:g} mV); divide the signal by 1000",
+            lead=leads[column], index=int(index))

@@ -1,0 +1,89 @@
+"""The released PCLR encoder variants, as data.
+
+Every other module (preprocessing, the encoder builder, export) reads the
+input length, the leads and the architecture switches from this table, so a
+variant is described in exactly one place. The numbers are those of the
+models ml4h released (``model_zoo/PCLR``); ``c3po`` is what ml4h's
+``get_model(ecg_len=2500, num_channels=12)`` builds.
+"""
+
+import dataclasses
+
+STANDARD_LEADS = (
+    "I", "II", "III", "aVR", "aVL", "aVF",
+    "V1", "V2", "V3", "V4", "V5", "V6",
+)
+
+# Every released model was trained on 10 s of signal stretched to its length.
+ECG_DURATION_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderVariant:
+    """One released encoder: what it reads and how its stem is built.
+
+    Args:
+        name: str. The key of the variant in `VARIANTS`.
+        leads: tuple of str. Lead names, in the order of the input channels.
+        input_length: int. Samples per lead the encoder reads (10 s of ECG).
+        stem_batchnorm: bool. Whether the stem conv is followed by batch
+            normalization (all released variants but `lead_II`).
+        description: str. One line for `--help` texts and model cards.
+    """
+
+    name: str
+    leads: tuple
+    input_length: int
+    stem_batchnorm: bool
+    description: str
+
+    @property
+    def num_leads(self):
+        return len(self.leads)
+
+    @property
+    def sampling_rate(self):
+        """The rate the 10 s of ECG are resampled to, in Hz."""
+        return self.input_length / ECG_DURATION_S
+
+
+VARIANTS = {
+    "pclr": EncoderVariant(
+        "pclr", STANDARD_LEADS, 4096, True,
+        "12-lead PCLR, 10 s at 409.6 Hz (ml4h PCLR.h5 / PCLR/)"),
+    "lead_I": EncoderVariant(
+        "lead_I", ("I",), 4096, True,
+        "lead I PCLR, 10 s at 409.6 Hz (ml4h PCLR_lead_I)"),
+    "lead_II": EncoderVariant(
+        "lead_II", ("II",), 2500, False,
+        "lead II PCLR, 10 s at 250 Hz, stem without batch norm (ml4h PCLR_lead_II)"),
+    "c3po": EncoderVariant(
+        "c3po", STANDARD_LEADS, 2500, True,
+        "12-lead PCLR at 250 Hz, as ml4h c3po_pclr.h5"),
+}
+
+
+def get_variant(name):
+    """Returns the `EncoderVariant` called `name`, or raises a clear error."""
+    if isinstance(name, EncoderVariant):
+        return name
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown PCLR variant {name!r}; choose one of {sorted(VARIANTS)}."
+        ) from None
+
+
+def variant_for_input_shape(length, num_leads):
+    """The 12-lead or single-lead variant an encoder input shape belongs to.
+
+    Shape alone cannot tell `lead_I` from another 4096-sample single lead;
+    it picks the released one.
+    """
+    for variant in VARIANTS.values():
+        if (variant.input_length, variant.num_leads) == (length, num_leads):
+            return variant
+    raise ValueError(
+        f"No PCLR variant reads input of shape ({length}, {num_leads}); known: "
+        + ", ".join(f"{v.name} {(v.input_length, v.num_leads)}" for v in VARIANTS.values()))

@@ -1,0 +1,37 @@
+"""pclr-keras: Patient Contrastive Learning of Representations for ECGs, in Keras 3."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pclr-keras",
+    version="0.1.0",
+    description="PCLR ECG representations (Diamant et al. 2022) in TensorFlow / Keras 3",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["pclr_keras", "pclr_keras.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16,<3",  # Keras 3 is tf.keras from 2.16 on
+        "keras>=3.3",
+        "h5py>=3.8",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "scikit-learn>=1.3",
+        "wfdb>=4.1",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=7",
+            "tf-keras",  # writes Keras 2 files, as ml4h released, in the tests
+        ],
+    },
+    entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+    ],
+)

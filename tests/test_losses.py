@@ -1,0 +1,96 @@
+"""NT-Xent against a plain-numpy reference, on one replica and split over two."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pclr_keras.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
+
+
+def numpy_nt_xent(z1, z2, temperature=0.1):
+    """Textbook NT-Xent: each of the 2n ECGs against the 2n - 1 others."""
+    z = np.concatenate([z1, z2]).astype(np.float64)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z1)
+    sim = z @ z.T / temperature
+    np.fill_diagonal(sim, -np.inf)
+    positive = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
+    log_softmax = sim - np.log(np.exp(sim).sum(axis=1, keepdims=True))
+    per_anchor = -log_softmax[np.arange(2 * n), positive]
+    loss = per_anchor[:n].mean() + per_anchor[n:].mean()
+    accuracy = (np.argmax(sim, axis=1) == positive).mean()
+    return loss, accuracy
+
+
+@pytest.mark.parametrize("batch,dim,seed", [(2, 4, 0), (8, 320, 1), (33, 16, 2)])
+def test_nt_xent_matches_numpy(batch, dim, seed):
+    rng = np.random.default_rng(seed)
+    z1, z2 = rng.normal(size=(2, batch, dim)).astype("float32")
+    z2 = z1 + 0.5 * z2  # related views, so the loss is not near its chance value
+    expected_loss, expected_accuracy = numpy_nt_xent(z1, z2)
+    np.testing.assert_allclose(nt_xent(z1, z2).numpy(), expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(pair_accuracy(z1, z2).numpy(), expected_accuracy, atol=1e-6)
+
+
+def test_keras_forms_split_the_batch_into_views():
+    rng = np.random.default_rng(3)
+    z1, z2 = rng.normal(size=(2, 6, 8)).astype("float32")
+    stacked = np.concatenate([z1, z2])
+    expected_loss, expected_accuracy = numpy_nt_xent(z1, z2)
+    np.testing.assert_allclose(simclr_loss(None, stacked).numpy(), expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(simclr_accuracy(None, stacked).numpy(), expected_accuracy)
+
+
+def test_loss_is_scale_invariant_and_rewards_matching_pairs():
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(16, 32)).astype("float32")
+    matched = nt_xent(z, 3.0 * z).numpy()
+    shuffled = nt_xent(z, z[::-1]).numpy()
+    assert matched < shuffled
+    assert pair_accuracy(z, 3.0 * z).numpy() == 1.0
+    # 2n - 1 candidates each; identical views put the positive at cosine 1.
+    assert matched < 2 * np.log(2 * 16 - 1)
+
+
+def test_gradient_is_finite_with_masked_self_similarity():
+    z1 = tf.Variable(np.random.default_rng(5).normal(size=(4, 8)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = nt_xent(z1, z1 * 2.0)
+    assert np.isfinite(tape.gradient(loss, z1).numpy()).all()
+
+
+TWO_REPLICAS = textwrap.dedent("""
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from pclr_keras.losses import nt_xent, pair_accuracy
+    rng = np.random.default_rng(7)
+    z1, z2 = rng.normal(size=(2, 8, 16)).astype("float32")
+    z2 = z1 + z2
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    def shard(context):
+        part = slice(context.replica_id_in_sync_group * 4, (context.replica_id_in_sync_group + 1) * 4)
+        return tf.constant(z1[part]), tf.constant(z2[part])
+    views = strategy.experimental_distribute_values_from_function(shard)
+    def step(views):
+        return nt_xent(*views), pair_accuracy(*views)
+    losses, accuracies = strategy.run(step, args=(views,))
+    print(strategy.reduce("MEAN", losses, axis=None).numpy(), nt_xent(z1, z2).numpy(),
+          strategy.reduce("MEAN", accuracies, axis=None).numpy(), pair_accuracy(z1, z2).numpy())
+""")
+
+
+def test_two_replicas_use_global_batch_negatives():
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    split_loss, global_loss, split_accuracy, global_accuracy = map(
+        float, result.stdout.split()[-4:])
+    assert split_loss == pytest.approx(global_loss, rel=1e-5)
+    assert split_accuracy == pytest.approx(global_accuracy)
