@@ -27,6 +27,9 @@ setup(
         "dev": [
             "pytest>=7",
             "tf-keras",  # writes Keras 2 files, as ml4h released, in the tests
+            "nbclient",
+            "nbformat",
+            "ipykernel",
         ],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},

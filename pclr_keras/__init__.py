@@ -1,13 +1,33 @@
-"""pclr-keras: Patient Contrastive Learning of Representations for ECGs, in Keras 3."""
+"""pclr-keras: Patient Contrastive Learning of Representations for ECGs, in Keras 3.
+
+Public names are imported on first use, so that the numpy-only parts
+(`pclr_keras.preprocess`, `pclr_keras.io`) load without TensorFlow, e.g. in
+the worker processes of a bulk job.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from pclr_keras.variants import STANDARD_LEADS, VARIANTS, get_variant
-from pclr_keras.models import (
-    RIBEIRO_TARGETS,
-    build_autoencoder,
-    build_encoder,
-    build_pretraining_model,
-    build_ribeiro_classifier,
-)
-from pclr_keras.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
+_EXPORTS = {
+    "pclr_keras.variants": ("STANDARD_LEADS", "VARIANTS", "get_variant"),
+    "pclr_keras.preprocess": ("ECGValidationError", "preprocess_batch", "preprocess_ecg"),
+    "pclr_keras.io": ("ECGReadError", "ECGRecord", "read_wfdb"),
+    "pclr_keras.models": ("RIBEIRO_TARGETS", "build_autoencoder", "build_encoder",
+                          "build_pretraining_model", "build_ribeiro_classifier"),
+    "pclr_keras.losses": ("nt_xent", "pair_accuracy", "simclr_accuracy", "simclr_loss"),
+    "pclr_keras.upstream": ("load_upstream",),
+    "pclr_keras.artifacts": ("export_encoder", "load_encoder"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'pclr_keras' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
+
+def __dir__():
+    return __all__ + ["__version__"]

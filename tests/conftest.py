@@ -1,6 +1,9 @@
 """Shared fixtures: the real data beside the checkout, and small model sizes."""
 
+import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,8 +34,24 @@ def upstream_arch():
     return json.loads(require_shared("reference/upstream_pclr_arch.json").read_text())["models"]
 
 
+@pytest.fixture(scope="session")
+def upstream_files(tmp_path_factory):
+    """ml4h-style Keras 2 files (h5, SavedModel), written once by tf_keras."""
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("tf_keras (Keras 2) is not installed; it writes the ml4h-style files.")
+    out = tmp_path_factory.mktemp("upstream")
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("upstream_fixtures.py")), str(out)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
 def pytest_configure(config):
-    # Keras' own numpy-2 notice and TF's TFLite deprecation notice, not ours.
+    # Notices from our dependencies about their own code, not ours.
     config.addinivalue_line(
         "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")
     config.addinivalue_line("filterwarnings", "ignore:.*tf.lite.Interpreter is deprecated")
+    config.addinivalue_line(  # wfdb's own pandas call
+        "filterwarnings", "ignore:The inplace keyword in DataFrame.set_index")

@@ -5,13 +5,8 @@ subprocess and saves them as ml4h did; loading them must give our encoder
 with tf_keras's outputs.
 """
 
-import importlib.util
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -21,22 +16,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from pclr_keras.upstream import load_upstream
 
-HERE = Path(__file__).resolve().parent
 ATOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def fixtures(tmp_path_factory):
-    """Runs the tf_keras generator once; returns its output folder."""
-    if importlib.util.find_spec("tf_keras") is None:
-        pytest.skip("tf_keras (Keras 2) is not installed; it writes the ml4h-style files.")
-    out = tmp_path_factory.mktemp("upstream")
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, str(HERE / "upstream_fixtures.py"), str(out)],
-        env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return out
+def fixtures(upstream_files):
+    return upstream_files
 
 
 @pytest.fixture(scope="module")

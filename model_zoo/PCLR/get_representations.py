@@ -11,7 +11,7 @@ import numpy as np
 
 from pclr_keras.artifacts import load_encoder
 from pclr_keras.variants import variant_for_input_shape
-from preprocess_ecg import process_ecg
+from preprocess_ecg import LEADS, process_ecg
 
 MODEL_FILES = {
     "pclr": "PCLR.h5",
@@ -42,3 +42,10 @@ def get_representations(ecgs, model_name="pclr"):
     variant = variant_for_input_shape(*model.input.shape[1:])
     batch = np.stack([process_ecg(ecg, variant=variant.name) for ecg in ecgs])
     return model.predict(batch, verbose=0)
+
+
+def test_get_representations():
+    """ml4h's set-up check: 10 blank ECGs give 10 x 320 representations."""
+    blank = {lead: np.zeros(2500) for lead in LEADS}
+    representations = get_representations([blank] * 10)
+    assert representations.shape == (10, 320)

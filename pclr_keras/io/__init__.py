@@ -2,3 +2,5 @@
 
 from pclr_keras.io.record import ECGReadError, ECGRecord
 from pclr_keras.io.wfdb_records import read_wfdb
+
+__all__ = ["ECGReadError", "ECGRecord", "read_wfdb"]

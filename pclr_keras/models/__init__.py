@@ -7,3 +7,6 @@ from pclr_keras.models.heads import (
     build_pretraining_model,
     build_ribeiro_classifier,
 )
+
+__all__ = ["RIBEIRO_TARGETS", "build_autoencoder", "build_encoder",
+           "build_pretraining_model", "build_ribeiro_classifier"]
