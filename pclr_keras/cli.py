@@ -77,6 +77,44 @@ def run_demo(args):
           f"(read + preprocess + embed, {seconds:.1f} s)")
 
 
+def run_tensorize(args):
+    from pclr_keras.tensorize import (
+        TensorizeSettings, find_inputs, read_manifest, tensorize)
+
+    if not args.sources and not args.manifest:
+        raise SystemExit("pclr tensorize: give files or folders, or --manifest CSV.")
+    inputs, planned = find_inputs(args.sources), []
+    if args.manifest:
+        listed, planned = read_manifest(
+            args.manifest, path_column=args.path_column, patient_column=args.patient_column,
+            path_root=args.path_root, drop_if=args.drop_if)
+        inputs += listed
+    if not inputs and not planned:
+        raise SystemExit("pclr tensorize: no ECG files found in the sources given.")
+    reader_options = {key: value for key, value in [
+        ("fs", args.fs), ("lead_names", args.leads.split(",") if args.leads else None),
+        ("units", args.units)] if value is not None}
+    settings = TensorizeSettings(
+        variants=tuple(args.variants.split(",")), windows=args.windows,
+        patient_id_field=args.patient_id_field or "",
+        reader_options=tuple(sorted(reader_options.items())))
+    summary = tensorize(inputs, args.out, settings, planned_errors=planned,
+                        shard_size=args.shard_size, workers=args.workers)
+    out = Path(args.out)
+    print(f"\nTensorized into {out}")
+    print(f"  ECGs found        {summary['ecgs_found']}")
+    print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
+          f"labels.csv, index.csv)")
+    rejected = sum(summary["rejected"].values())
+    reasons = ", ".join(f"{n} {problem}" for problem, n in summary["rejected"].items())
+    print(f"  rejected          {rejected}" + (f"  ({reasons}; see errors.csv)" if rejected else ""))
+    print(f"  patients          {summary['patients']}, of whom "
+          f"{summary['patients_with_2_or_more_ecgs']} with >= 2 ECGs")
+    if summary["without_patient_id"]:
+        print(f"  no patient id     {summary['without_patient_id']} ECGs "
+              "(tensorized; not usable for patient pairs)")
+
+
 def build_parser():
     from pclr_keras.variants import VARIANTS
 
@@ -99,6 +137,30 @@ def build_parser():
                         help="comma-separated: h5, keras, savedmodel, tflite "
                              "(default: h5,keras,savedmodel)")
     export.set_defaults(run=run_export)
+
+    tensorize = commands.add_parser(
+        "tensorize", help="read, validate and preprocess ECG files into HDF5 shards")
+    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk")
+    tensorize.add_argument("--out", required=True, help="output folder (re-run to resume)")
+    tensorize.add_argument("--manifest", help="CSV with a path per row (+ patient id, labels)")
+    tensorize.add_argument("--path-column", default="path")
+    tensorize.add_argument("--patient-column", default="patient_id")
+    tensorize.add_argument("--path-root", help="folder manifest paths are relative to "
+                           "(default: the manifest's folder)")
+    tensorize.add_argument("--drop-if", help="pandas query of manifest rows to exclude, "
+                           "e.g. \"in_v1_0_3 == False\"")
+    tensorize.add_argument("--patient-id-field",
+                           help="file header field holding the patient id, e.g. patient_id")
+    tensorize.add_argument("--variants", default="pclr",
+                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))} (default: pclr)")
+    tensorize.add_argument("--windows", choices=("first", "all"), default="first",
+                           help="records longer than 10 s: the first 10 s, or every whole 10 s")
+    tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
+    tensorize.add_argument("--leads", help="comma-separated lead order, for files that store none")
+    tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
+    tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
+    tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
+    tensorize.set_defaults(run=run_tensorize)
 
     demo = commands.add_parser(
         "demo", help="embed a folder of WFDB ECGs and print a summary")

@@ -34,7 +34,7 @@ class ECGValidationError(ValueError):
 
     Args:
         problem: str. Machine-readable code: "missing_lead", "duplicate_lead",
-            "unknown_lead_count", "nan", "flat_lead", "too_short",
+            "unknown_lead_count", "not_finite", "flat_lead", "too_short",
             "microvolts", "bad_shape" or "bad_sampling_rate".
         detail: str. What is wrong, with the measured value.
         lead: str or None. The lead at fault, if one is.
@@ -268,7 +268,7 @@ def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv):
         index, column = np.argwhere(not_finite.any(axis=1))[0]
         count = not_finite[index, :, column].sum()
         raise ECGValidationError(
-            "nan", f"lead {leads[column]} contains NaN or inf ({count} of "
+            "not_finite", f"lead {leads[column]} contains NaN or inf ({count} of "
             f"{window.shape[1]} samples in the first {seconds})",
             lead=leads[column], index=int(index))
 

@@ -54,4 +54,4 @@ def pytest_configure(config):
         "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")
     config.addinivalue_line("filterwarnings", "ignore:.*tf.lite.Interpreter is deprecated")
     config.addinivalue_line(  # wfdb's own pandas call
-        "filterwarnings", "ignore:The inplace keyword in DataFrame.set_index")
+        "filterwarnings", "ignore:The inplace keyword in DataFrame")

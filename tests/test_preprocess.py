@@ -186,7 +186,7 @@ def test_nan_or_inf_names_the_lead(bad_value):
     ecg[1234, STANDARD_LEADS.index("V2")] = bad_value
     with pytest.raises(ECGValidationError) as excinfo:
         preprocess_ecg(ecg, 500, list(STANDARD_LEADS), source="rec2")
-    assert_problem(excinfo, "nan", "rec2: lead V2", "1 of 5000")
+    assert_problem(excinfo, "not_finite", "rec2: lead V2", "1 of 5000")
     assert excinfo.value.lead == "V2"
 
 
@@ -286,7 +286,7 @@ def test_batch_error_names_the_bad_ecg():
     ecgs[1, 10, 0] = np.nan
     with pytest.raises(ECGValidationError) as excinfo:
         preprocess_batch(ecgs, 250, list(STANDARD_LEADS))
-    assert_problem(excinfo, "nan", "batch index 1: lead I")
+    assert_problem(excinfo, "not_finite", "batch index 1: lead I")
 
 
 def test_batch_must_be_3d():

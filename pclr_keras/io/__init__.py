@@ -1,6 +1,56 @@
-"""Readers: one module per file format, each returning an `ECGRecord` in mV."""
+"""Readers: one module per file format, each giving `ECGRecord`s in mV.
+
+`iter_records(path)` picks the reader from the file name; a file may hold
+one ECG (WFDB, MUSE XML, SPH) or many (CODE HDF5, ml4h per-patient HDF5,
+stacked NumPy arrays).
+"""
+
+from pathlib import Path
 
 from pclr_keras.io.record import ECGReadError, ECGRecord
 from pclr_keras.io.wfdb_records import read_wfdb
 
-__all__ = ["ECGReadError", "ECGRecord", "read_wfdb"]
+WFDB_SUFFIXES = (".hea",)
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hd5")
+XML_SUFFIXES = (".xml",)
+NUMPY_SUFFIXES = (".npy", ".npz")
+
+
+def is_ecg_file(path):
+    """Whether a folder walk should read `path` (signal files of WFDB records are not)."""
+    return Path(path).suffix.lower() in WFDB_SUFFIXES + HDF5_SUFFIXES + XML_SUFFIXES + NUMPY_SUFFIXES
+
+
+def iter_records(path, **options):
+    """Yields the ECGs in `path`, choosing the reader from its suffix.
+
+    Args:
+        path: str or Path. A WFDB record (`.hea`, or the record name without
+            suffix), HDF5, MUSE XML or NumPy file.
+        **options: passed to the HDF5 and NumPy readers (`fs`, `lead_names`,
+            `units`, `layout`); other readers take none.
+
+    Raises:
+        ECGReadError: missing file, unknown format, or a whole-file problem.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in WFDB_SUFFIXES or (not path.exists() and path.with_suffix(".hea").exists()):
+        yield read_wfdb(path)
+    elif not path.exists():
+        raise ECGReadError(path, "no such file")
+    elif suffix in HDF5_SUFFIXES:
+        from pclr_keras.io.hdf5_records import iter_hdf5
+        yield from iter_hdf5(path, **options)
+    elif suffix in XML_SUFFIXES:
+        from pclr_keras.io.muse_xml import read_muse_xml
+        yield read_muse_xml(path)
+    elif suffix in NUMPY_SUFFIXES:
+        from pclr_keras.io.numpy_records import iter_numpy
+        yield from iter_numpy(path, **options)
+    else:
+        raise ECGReadError(path, f"unknown ECG file type {suffix!r} (expected WFDB .hea, "
+                                 "HDF5, MUSE .xml or NumPy .npy/.npz)")
+
+
+__all__ = ["ECGReadError", "ECGRecord", "is_ecg_file", "iter_records", "read_wfdb"]

@@ -23,6 +23,11 @@ def _header_fields(comments):
 def read_wfdb(path):
     """Reads a WFDB record into an `ECGRecord` in millivolts.
 
+    The signal file may be `.dat` or a PhysioNet/CinC challenge `.mat`
+    (`16+24` byte offset); gains, baselines and units (`mV`, `uV`, `V`) come
+    from the header. Header comments such as `#Age: 74` or `#<sex>: F`
+    become `meta` entries (`age`, `sex`, `dx`, ...; keys lower-case).
+
     Args:
         path: str or Path. The record, with or without `.hea`.
 
@@ -43,12 +48,10 @@ def read_wfdb(path):
         if scale is None:
             raise ECGReadError(record_name, f"lead {name} has unit {unit!r}, not a voltage")
         scales.append(scale)
-    fields = _header_fields(record.comments or [])
-    meta = {key: fields[key] for key in ("age", "sex", "dx") if key in fields}
     return ECGRecord(
         signal=record.p_signal * np.asarray(scales),
         lead_names=list(record.sig_name),
         fs=float(record.fs),
         source=record_name,
-        meta=meta,
+        meta=_header_fields(record.comments or []),
     )

@@ -1,0 +1,180 @@
+"""`pclr tensorize`: every input ends tensorized or in errors.csv; kills resume."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import require_shared
+from ecg_files import ecg_like, write_wfdb
+from pclr_keras.cli import main as pclr_main
+from pclr_keras.io import read_wfdb
+from pclr_keras.preprocess import preprocess_ecg
+from pclr_keras.tensorize import TensorizeSettings, find_inputs, tensorize
+
+
+def read_shard_tensor(out, row, variant="pclr"):
+    with h5py.File(out / "shards" / f"shard-{row.shard:05d}.h5", "r") as f:
+        return f[f"ecg/{variant}"][row.row]
+
+
+def ptbxl_manifest(tmp_path, rows=60):
+    """The first PTB-XL manifest rows, with the flagged duplicates among them."""
+    data = require_shared("data")
+    manifest = pd.read_csv(data / "ptbxl" / "manifest.csv").iloc[120: 120 + rows]
+    path = tmp_path / "manifest.csv"
+    manifest.to_csv(path, index=False)
+    return path, data, manifest
+
+
+def test_ptbxl_manifest_tensorizes_with_labels_and_patient_index(tmp_path):
+    manifest_path, data, manifest = ptbxl_manifest(tmp_path)
+    out = tmp_path / "out"
+    assert pclr_main(["tensorize", "--manifest", str(manifest_path), "--path-column", "path_lr",
+                      "--path-root", str(data), "--drop-if", "in_v1_0_3 == False",
+                      "--out", str(out), "--workers", "1", "--shard-size", "25"]) == 0
+    kept = manifest[manifest.in_v1_0_3]
+    labels = pd.read_csv(out / "labels.csv", dtype={"patient_id": str})
+    assert labels.ecg_id.tolist() == kept.ecg_id.tolist()
+    assert labels.patient_id.tolist() == kept.patient_id.astype(str).tolist()
+    assert labels.strat_fold.tolist() == kept.strat_fold.tolist()
+    assert labels.diagnostic_superclass.fillna("").tolist() == \
+        kept.diagnostic_superclass.fillna("").tolist()
+    errors = pd.read_csv(out / "errors.csv")
+    assert sorted(errors.problem) == ["excluded"] * int((~manifest.in_v1_0_3).sum())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ecgs_found"] == len(manifest) == summary["tensorized"] + len(errors)
+    assert summary["patients"] == kept.patient_id.nunique()
+
+    index = pd.read_csv(out / "index.csv", dtype={"patient_id": str})
+    assert index.patient_id.is_monotonic_increasing
+    for row in labels.sample(5, random_state=0).itertuples():
+        record = read_wfdb(data / manifest.set_index("ecg_id").path_lr[row.ecg_id])
+        expected = preprocess_ecg(record.signal, record.fs, record.lead_names)
+        np.testing.assert_array_equal(read_shard_tensor(out, row), expected)
+        assert (row.fs_original, row.n_samples_original) == (100.0, 1000)
+
+
+def write_mixed_folder(folder):
+    """Good records plus one of each kind of bad file; returns the expected problems."""
+    folder.mkdir()
+    for seed in range(3):
+        write_wfdb(folder, f"good{seed}", ecg_like(seed=seed), comments=[f"PatientID: P{seed % 2}"])
+    truncated = write_wfdb(folder, "truncated", ecg_like(seed=10))
+    dat = truncated.with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[: dat.stat().st_size // 3])
+    with_nan = ecg_like(seed=11)
+    with_nan[100:200, 7] = np.nan  # stored as WFDB's invalid sample
+    write_wfdb(folder, "nan", with_nan)
+    flat = ecg_like(seed=12)
+    flat[:, 8] = 0.0
+    write_wfdb(folder, "flat", flat)
+    write_wfdb(folder, "microvolts_as_mv", ecg_like(seed=13) * 1000, units="mV", gain=1.0)
+    write_wfdb(folder, "short", ecg_like(seconds=5.0, seed=14))
+    (folder / "unreadable.hea").write_text("this is not a WFDB header\n")
+    shutil.copy(folder / "good0.hea", folder / "zcopy.hea")
+    (folder / "zcopy.hea").write_text((folder / "good0.hea").read_text().replace("good0", "zcopy"))
+    shutil.copy(folder / "good0.dat", folder / "zcopy.dat")
+    (folder / "README.txt").write_text("not an ECG; a folder walk skips it")
+    return {"truncated": "unreadable", "nan": "not_finite", "flat": "flat_lead",
+            "microvolts_as_mv": "microvolts", "short": "too_short", "unreadable": "unreadable",
+            "zcopy": "duplicate"}
+
+
+def test_mixed_folder_counts_add_up_and_name_each_bad_file(tmp_path):
+    expected = write_mixed_folder(tmp_path / "ecgs")
+    out = tmp_path / "out"
+    summary = tensorize(find_inputs([tmp_path / "ecgs"]), out,
+                        TensorizeSettings(patient_id_field="patientid"), workers=1, progress=False)
+    errors = pd.read_csv(out / "errors.csv")
+    found = {os.path.basename(source).split(".")[0]: problem
+             for source, problem in zip(errors.source, errors.problem)}
+    assert found == expected
+    for row in errors.itertuples():
+        assert os.path.basename(row.source).split(".")[0] in row.message
+    assert summary["ecgs_found"] == 10 == summary["tensorized"] + len(errors)
+    assert summary["tensorized"] == 3
+    assert summary["rejected"] == {"duplicate": 1, "flat_lead": 1, "microvolts": 1, "not_finite": 1,
+                                   "too_short": 1, "unreadable": 2}
+    labels = pd.read_csv(out / "labels.csv")
+    assert sorted(labels.patient_id) == ["P0", "P0", "P1"]
+    assert summary["patients_with_2_or_more_ecgs"] == 1
+
+
+def test_without_patient_ids_ecgs_are_kept_and_flagged(tmp_path):
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    write_wfdb(folder, "a", ecg_like(seed=1))
+    summary = tensorize(find_inputs([folder]), tmp_path / "out", workers=1, progress=False)
+    assert (summary["tensorized"], summary["without_patient_id"], summary["patients"]) == (1, 1, 0)
+
+
+def test_windows_and_variants(tmp_path):
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    long_record = ecg_like(seconds=25.0, seed=2)
+    write_wfdb(folder, "long", long_record)
+    out = tmp_path / "out"
+    tensorize(find_inputs([folder]), out, TensorizeSettings(
+        variants=("pclr", "lead_II"), windows="all"), workers=1, progress=False)
+    labels = pd.read_csv(out / "labels.csv")
+    base = str(folder / "long")
+    assert labels.ecg_id.tolist() == [base, f"{base}#w1"]
+    with h5py.File(out / "shards" / "shard-00000.h5", "r") as f:
+        assert f["ecg/pclr"].shape == (2, 4096, 12) and f["ecg/lead_II"].shape == (2, 2500, 1)
+        second = f["ecg/pclr"][1]
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    np.testing.assert_allclose(second, preprocess_ecg(long_record[5000:10000], 500, names),
+                               atol=1e-3)
+
+
+def test_two_workers_write_what_one_writes(tmp_path):
+    manifest_path, data, _ = ptbxl_manifest(tmp_path, rows=40)
+    args = ["tensorize", "--manifest", str(manifest_path), "--path-column", "path_lr",
+            "--path-root", str(data), "--shard-size", "10"]
+    pclr_main(args + ["--out", str(tmp_path / "one"), "--workers", "1"])
+    pclr_main(args + ["--out", str(tmp_path / "two"), "--workers", "2"])
+    assert_same_output(tmp_path / "one", tmp_path / "two")
+
+
+def assert_same_output(first, second):
+    for name in ("labels.csv", "index.csv", "errors.csv", "summary.json"):
+        assert (first / name).read_text() == (second / name).read_text(), name
+    shards = sorted(p.name for p in (first / "shards").iterdir())
+    assert shards == sorted(p.name for p in (second / "shards").iterdir())
+    for shard in shards:
+        with h5py.File(first / "shards" / shard) as a, h5py.File(second / "shards" / shard) as b:
+            assert set(a) == set(b) and a.attrs["digest"] == b.attrs["digest"]
+            np.testing.assert_array_equal(a["ecg/pclr"][()], b["ecg/pclr"][()])
+            assert list(a["ecg_id"].asstr()) == list(b["ecg_id"].asstr())
+
+
+def test_killed_run_resumes_to_the_same_output(tmp_path):
+    manifest_path, data, _ = ptbxl_manifest(tmp_path, rows=120)
+    args = ["tensorize", "--manifest", str(manifest_path), "--path-column", "path_lr",
+            "--path-root", str(data), "--shard-size", "8", "--workers", "1"]
+    command = [sys.executable, "-m", "pclr_keras.cli"] + args
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / "shards").glob("shard-*.h5"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(list((killed / "shards").glob("shard-*.h5")))
+    assert 3 <= done_before < 15, "the kill should land mid-run"
+    assert not (killed / "summary.json").exists()
+
+    subprocess.run(command + ["--out", str(killed)], check=True, capture_output=True)
+    pclr_main(args + ["--out", str(tmp_path / "whole")])
+    assert_same_output(killed, tmp_path / "whole")
+    assert not list(killed.rglob(".*tmp"))
