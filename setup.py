@@ -21,6 +21,7 @@ setup(
         "pandas>=2.0",
         "scikit-learn>=1.3",
         "wfdb>=4.1",
+        "defusedxml>=0.7",  # MUSE XML comes from outside: no entity tricks
         "tqdm>=4.60",
     ],
     extras_require={

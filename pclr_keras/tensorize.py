@@ -129,6 +129,17 @@ def _windows(record, mode):
         yield k, record.signal[k * per_window:(k + 1) * per_window]
 
 
+def _source_id(source):
+    """An id unique to the ECG: its file without suffix, plus any `#row=...` part."""
+    path, sep, part = str(source).partition("#")
+    return str(Path(path).with_suffix("")) + sep + part
+
+
+def _file_meta(meta):
+    """A reader's metadata as label columns; its own ECG id keeps a distinct name."""
+    return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()]
+
+
 def _ecg_rows(item, settings):
     """Reads one input; returns (rows, errors). Never raises for bad data."""
     rows, errors = [], []
@@ -138,8 +149,8 @@ def _ecg_rows(item, settings):
             patient = item.patient_id
             if not patient and settings.patient_id_field:
                 patient = str(record.meta.get(settings.patient_id_field) or "")
-            given = dict(item.labels).get("ecg_id") or record.meta.get("ecg_id")
-            base_id = str(given) if given is not None else str(Path(record.source).with_suffix(""))
+            base_id = dict(item.labels).get("ecg_id")
+            base_id = _source_id(record.source) if base_id is None else str(base_id)
             for window, signal in _windows(record, settings.windows):
                 ecg_id = base_id if window == 0 else f"{base_id}#w{window}"
                 try:
@@ -152,7 +163,7 @@ def _ecg_rows(item, settings):
                 rows.append(dict(
                     ecg_id=ecg_id, patient_id=patient, source=record.source, window=window,
                     fs_original=float(record.fs), n_samples_original=int(record.signal.shape[0]),
-                    labels={k: v for k, v in [*record.meta.items(), *item.labels]
+                    labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
                             if k not in RESERVED_COLUMNS},
                     tensors=tensors))
     except ECGReadError as error:

@@ -6,7 +6,8 @@ Three layouts are recognised (`layout="auto"` looks for them in this order):
   (12, samples), float16 in mV, no attributes. Neither rate nor lead order
   is stored; the release's metadata.csv gives 500 Hz, and readers of the
   release (e.g. torch_ecg's SPH class) use the standard order I, II, III,
-  aVR, aVL, aVF, V1-V6.
+  aVR, aVL, aVF, V1-V6, in which the limb leads of real SPH files obey
+  Einthoven's and Goldberger's relations.
 - `"code"`: Ribeiro et al., Nat Commun 11:1760 (2020). Dataset `tracings`,
   shape (exams, 4096, 12), 400 Hz, leads DI, DII, DIII, aVR, aVL, aVF,
   V1-V6, plus `exam_id` (exams,) in CODE-15% (the CODE test set
@@ -26,6 +27,7 @@ Three layouts are recognised (`layout="auto"` looks for them in this order):
   attributes (`fs`, `units`) or the arguments.
 """
 
+import re
 import warnings
 from pathlib import Path
 
@@ -80,7 +82,8 @@ def iter_hdf5(path, *, fs=None, lead_names=None, units=None, layout="auto", grou
         raise ECGReadError(path, f"not a readable HDF5 file ({error})") from error
     with file:
         if layout == "auto":
-            layout = "sph" if "ecg" in file else "code" if "tracings" in file else "ml4h"
+            layout = next((name for name, key in (("sph", "ecg"), ("code", "tracings"))
+                           if isinstance(file.get(key), h5py.Dataset)), "ml4h")
         read = {"sph": _read_sph, "code": _iter_code, "ml4h": _iter_ml4h}[layout]
         try:
             yield from read(file, path, fs=fs, lead_names=lead_names, units=units, group=group)
@@ -92,8 +95,6 @@ def iter_hdf5(path, *, fs=None, lead_names=None, units=None, layout="auto", grou
 
 def _scale(units, source):
     """mV per unit of `units`, or ECGReadError naming the units."""
-    if isinstance(units, bytes):
-        units = units.decode()
     scale = _TO_MILLIVOLTS.get(str(units).strip().lower())
     if scale is None:
         raise ECGReadError(source, f"unknown units {units!r} (expected mV, uV or V)")
@@ -102,13 +103,16 @@ def _scale(units, source):
 
 def _float(array):
     """The array as float32 (float16/32, small ints) or float64 (the rest)."""
-    return np.asarray(array).astype(np.result_type(array.dtype, np.float32), copy=False)
+    return array.astype(np.result_type(array.dtype, np.float32), copy=False)
 
 
 def _dataset(file, name, path, ndim):
-    if not isinstance(file.get(name), h5py.Dataset) or file[name].ndim != ndim:
-        raise ECGReadError(path, f"expected a {ndim}-D dataset {name!r}")
-    return file[name]
+    """The top-level dataset `name`, or ECGReadError if it is missing or not `ndim`-D."""
+    dataset = file.get(name)
+    if not isinstance(dataset, h5py.Dataset) or dataset.ndim != ndim:
+        found = dataset.shape if isinstance(dataset, h5py.Dataset) else "nothing"
+        raise ECGReadError(path, f"expected a {ndim}-D dataset {name!r}, found {found}")
+    return dataset
 
 
 def _read_sph(file, path, *, fs, lead_names, units, group):
@@ -118,8 +122,9 @@ def _read_sph(file, path, *, fs, lead_names, units, group):
     if ecg.shape[0] != len(leads):
         raise ECGReadError(path, f"dataset 'ecg' has shape {ecg.shape}; expected "
                                  f"({len(leads)}, samples), leads first")
-    yield ECGRecord(signal=_float(ecg[()]).T * _scale(units or "mV", path), lead_names=leads,
-                    fs=float(fs or SPH_FS), source=path, meta={"ecg_id": Path(path).stem})
+    signal = np.ascontiguousarray(_float(ecg[()]).T * _scale(units or "mV", path))
+    yield ECGRecord(signal=signal, lead_names=leads, fs=float(fs or SPH_FS), source=path,
+                    meta={"ecg_id": Path(path).stem})
 
 
 def _iter_code(file, path, *, fs, lead_names, units, group):
@@ -188,45 +193,56 @@ def _find_ml4h_ecgs(root):
 
 
 def _attribute(dataset, names):
-    """The first of `names` set on the dataset or its group, else None."""
+    """The first of `names` set on the dataset or its group, as a plain value, else None."""
     for holder in (dataset, dataset.parent):
         for name in names:
             if name in holder.attrs:
-                return holder.attrs[name]
+                return _plain(holder.attrs[name])
     return None
 
 
-def _ml4h_record(datasets, source, ecg_id, patient_id, *, fs, units):
+def _plain(value):
+    """An attribute value as str or a Python number (h5py gives bytes and NumPy types)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return np.asarray(value).reshape(-1)[0].item() if np.size(value) == 1 else value
+
+
+def _ml4h_record(datasets, source, meta, *, fs, units):
     """One ml4h ECG from its lead datasets; ECGReadError says what is wrong."""
     leads = sorted(datasets, key=lambda lead: _LEAD_INDEX[lead.lower()])
     columns, rates = [], set()
     for lead in leads:
         dataset = datasets[lead]
         if dataset.ndim != 1 or dataset.dtype.kind not in "iuf":
-            hint = (f"; compressed ({dataset.attrs['method']}) by ml4h's MGB tensorizer, "
-                    "decompress it first" if "method" in dataset.attrs else "")
+            hint = (f"; compressed ({_plain(dataset.attrs['method'])}) by ml4h's MGB "
+                    "tensorizer, decompress it first" if "method" in dataset.attrs else "")
             raise ECGReadError(source, f"lead {lead}: dataset {dataset.name} is "
                                        f"{dataset.dtype} {dataset.shape}, not 1-D numbers{hint}")
         is_strip = dataset.parent.name.rsplit("/", 1)[-1].lower().startswith("strip_")
         lead_units = _attribute(dataset, ("units",))
-        lead_units = lead_units if lead_units is not None else units or (
-            UKB_STRIP_UNITS if is_strip else None)
+        if lead_units is None:
+            lead_units = units or (UKB_STRIP_UNITS if is_strip else None)
         if lead_units is None:
             raise ECGReadError(source, f"lead {lead}: units unknown; pass units= (mV, uV or V)")
         rate = _attribute(dataset, _FS_ATTRIBUTES)
-        rates.add(float(rate if rate is not None else fs or (UKB_STRIP_FS if is_strip else 0)))
+        if rate is None:
+            rate = fs or (UKB_STRIP_FS if is_strip else None)
+        if rate is None:
+            raise ECGReadError(source, "sampling rate unknown; pass fs= (Hz)")
+        rates.add(float(rate))
         columns.append(_float(dataset[()]) * _scale(lead_units, source))
-    if rates == {0.0}:
-        raise ECGReadError(source, "sampling rate unknown; pass fs= (Hz)")
     if len(rates) > 1 or len({len(column) for column in columns}) > 1:
-        raise ECGReadError(source, "leads differ in length or sampling rate: "
-                                   + ", ".join(f"{lead} {len(c)}" for lead, c in zip(leads, columns)))
-    meta = {"ecg_id": ecg_id, "patient_id": patient_id}
+        raise ECGReadError(source, "leads differ in length or sampling rate: " + ", ".join(
+            f"{lead} {len(column)}" for lead, column in zip(leads, columns)))
     date = _attribute(datasets[leads[0]], ("date",))
-    if date is not None:
-        meta["date"] = date.item() if hasattr(date, "item") else date
     return ECGRecord(signal=np.stack(columns, axis=1), lead_names=leads, fs=rates.pop(),
-                     source=source, meta=meta)
+                     source=source, meta=meta if date is None else {**meta, "date": date})
+
+
+def _natural_order(item):
+    """Sort key putting instance_2 before instance_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", "/".join(item[0]))]
 
 
 def _iter_ml4h(file, path, *, fs, lead_names, units, group):
@@ -248,14 +264,15 @@ def _iter_ml4h(file, path, *, fs, lead_names, units, group):
                                  f"{sorted(file)}")
     stem = Path(path).stem
     problems = []
-    for (container, key), datasets in sorted(ecgs.items()):
+    for (container, key), datasets in sorted(ecgs.items(), key=_natural_order):
         name = "/".join(filter(None, (group, container, key)))
         source = f"{path}#{name}" if name else path
-        patient_id = file.attrs.get("patient_id", stem)
-        if key and "patient_id" in datasets[next(iter(datasets))].parent.attrs:
-            patient_id = datasets[next(iter(datasets))].parent.attrs["patient_id"]
+        patient_id = _attribute(next(iter(datasets.values())), ("patient_id",))
+        if patient_id is None:
+            patient_id = _plain(file.attrs.get("patient_id", stem))
         try:
-            yield _ml4h_record(datasets, source, key or stem, patient_id, fs=fs, units=units)
+            yield _ml4h_record(datasets, source, {"ecg_id": key or stem, "patient_id": patient_id},
+                               fs=fs, units=units)
         except ECGReadError as error:
             warnings.warn(f"skipped {error}", stacklevel=2)
             problems.append(error.reason)

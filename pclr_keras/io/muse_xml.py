@@ -41,6 +41,7 @@ from defusedxml import ExternalReferenceForbidden
 from defusedxml.ElementTree import DefusedXMLParser
 
 from pclr_keras.io.record import ECGReadError, ECGRecord
+from pclr_keras.variants import STANDARD_LEADS
 
 # Larger than any resting ECG export (a 12-lead 10 s file is ~0.2-0.5 MB).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -52,8 +53,6 @@ _TO_MILLIVOLTS = {
     "NANOVOLTS": 1e-6, "NANOVOLT": 1e-6, "NV": 1e-6,
 }
 _SAMPLE_DTYPES = {1: "<i1", 2: "<i2", 4: "<i4"}
-_STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF",
-                   "V1", "V2", "V3", "V4", "V5", "V6")
 _DERIVED = {  # name -> function of (I, II), in mV
     "III": lambda lead_i, lead_ii: lead_ii - lead_i,
     "aVR": lambda lead_i, lead_ii: -(lead_i + lead_ii) / 2.0,
@@ -260,7 +259,7 @@ def _read_lead(lead_data, kind, source):
 
 def _order(names):
     """Standard 12-lead order first (as spelled in the file), then the rest."""
-    rank = {name.lower(): i for i, name in enumerate(_STANDARD_LEADS)}
+    rank = {name.lower(): i for i, name in enumerate(STANDARD_LEADS)}
     return sorted(names, key=lambda name: (rank.get(name.lower(), len(rank)), names.index(name)))
 
 

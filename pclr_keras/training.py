@@ -1,0 +1,314 @@
+"""Pre-training: a custom loop on one CPU, one GPU, several GPUs or machines.
+
+`Pretrainer` says *how* to train (strategy, checkpoints, logging, export);
+`Objective` classes say *what* a step computes on one replica. The loop is a
+`GradientTape` step under `strategy.run`, so the contrastive loss can gather
+projections from every replica (negatives from the whole global batch) and
+batch norm can synchronise its statistics; the loss is divided by the number
+of replicas before gradients are summed across them.
+
+A run's state is the model, the optimizer and the global step. The data
+order is a pure function of (seed, step), so the step *is* the input
+iterator's position: a run restarted from a checkpoint reads exactly the
+batches an uninterrupted run would have read.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from pclr_keras.artifacts import export_encoder
+from pclr_keras.augment import AugmentConfig
+from pclr_keras.data import labelled_dataset, pretraining_dataset, steps_per_epoch
+from pclr_keras.losses import TEMPERATURE, nt_xent, pair_accuracy
+from pclr_keras.models import (
+    build_autoencoder,
+    build_encoder,
+    build_pretraining_model,
+    build_ribeiro_classifier,
+)
+
+CONTRASTIVE = ("pclr", "simclr", "clocs")
+OBJECTIVES = CONTRASTIVE + ("autoencoder", "supervised")
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """Everything that decides a pre-training run; saved as `config.json`.
+
+    Args:
+        variant: str. Encoder variant (must match the tensorized data).
+        objective: str. `pclr` (two ECGs of one patient), `simclr` (two
+            augmentations of one ECG), `clocs` (two halves of one
+            recording), `autoencoder` (ml4h's CAE) or `supervised` (ml4h's
+            Ribeiro classifier on `targets`).
+        targets: tuple of str. Binary label columns, for `supervised`.
+        batch_size: int. Global batch: pairs (contrastive) or ECGs.
+        epochs, steps: int. Length of the run; `steps` wins if both given.
+        learning_rate: float. Peak learning rate of Adam.
+        warmup_fraction: float. Share of the steps spent warming up linearly
+            before the cosine decay.
+        temperature: float. NT-Xent temperature (PCLR: 0.1).
+        seed: int. Weights and data order.
+        checkpoint_every: int. Steps between checkpoints (also at each
+            epoch's end and at the end).
+        steps_per_loop: int. Steps run inside one `tf.function` call.
+        mixed_precision: bool. float16 compute, float32 weights.
+        jit_compile: bool. Compile the step with XLA.
+        encoder: dict. Overrides for `build_encoder` (e.g. narrow test models).
+    """
+
+    variant: str = "pclr"
+    objective: str = "pclr"
+    targets: tuple = ()
+    batch_size: int = 64
+    epochs: int = 10
+    steps: int = 0
+    learning_rate: float = 1e-3
+    warmup_fraction: float = 0.05
+    temperature: float = TEMPERATURE
+    seed: int = 0
+    checkpoint_every: int = 100
+    steps_per_loop: int = 1
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    encoder: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"Unknown objective {self.objective!r}; choose from {OBJECTIVES}.")
+        if self.objective == "supervised" and not self.targets:
+            raise ValueError("The supervised objective needs targets (binary label columns).")
+
+
+def build_training_model(config, distributed):
+    """The model an objective trains, and its encoder (ending at `embed`)."""
+    encoder_kwargs = dict(config.encoder, synchronized_bn=distributed)
+    if config.objective in CONTRASTIVE:
+        encoder = build_encoder(config.variant, **encoder_kwargs)
+        width = encoder.output.shape[-1]
+        return build_pretraining_model(encoder, (width, width)), encoder
+    if config.objective == "autoencoder":
+        model = build_autoencoder(config.variant, **encoder_kwargs)
+    else:
+        model = build_ribeiro_classifier(config.variant, targets=config.targets, **encoder_kwargs)
+    return model, keras.Model(model.input, model.get_layer("embed").output)
+
+
+class Pretrainer:
+    """Runs (or resumes) a pre-training run into an output folder.
+
+    Args:
+        config: `PretrainConfig`.
+        ecgs: `pclr_keras.data.TensorizedECGs`, the training ECGs.
+        out_dir: str or Path. Checkpoints, TensorBoard logs, `config.json`,
+            `history.json` and the exported encoder go here. A folder with
+            checkpoints is resumed.
+        strategy: a `tf.distribute.Strategy`; default: the current one.
+        validation: `TensorizedECGs` of held-out patients, or None.
+    """
+
+    def __init__(self, config, ecgs, out_dir, strategy=None, validation=None):
+        self.config = config
+        self.ecgs = ecgs
+        self.validation = validation
+        self.out_dir = Path(out_dir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
+        self.total_steps = config.steps or config.epochs * self.steps_per_epoch
+        if config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model, self.encoder = build_training_model(config, self.replicas > 1)
+            self.optimizer = self._build_optimizer()
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.out_dir / "checkpoints", max_to_keep=3)
+
+    @property
+    def _data_objective(self):
+        return self.config.objective if self.config.objective in CONTRASTIVE else "single"
+
+    def _build_optimizer(self):
+        warmup = int(self.config.warmup_fraction * self.total_steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else self.config.learning_rate,
+            decay_steps=max(1, self.total_steps - warmup),
+            warmup_target=self.config.learning_rate if warmup else None,
+            warmup_steps=warmup)
+        optimizer = keras.optimizers.Adam(schedule)
+        if self.config.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(self.model.trainable_variables)
+        return optimizer
+
+    # --- what one replica computes -------------------------------------------------
+    def _losses(self, batch, training):
+        """(loss of this replica's examples, pair accuracy or nan)."""
+        config = self.config
+        if config.objective in CONTRASTIVE:
+            view1, view2 = batch
+            projections = self.model(tf.concat([view1, view2], 0), training=training)
+            hidden1, hidden2 = tf.split(tf.cast(projections, tf.float32), 2, 0)
+            return (nt_xent(hidden1, hidden2, config.temperature),
+                    pair_accuracy(hidden1, hidden2, config.temperature))
+        if config.objective == "autoencoder":
+            reconstruction = tf.cast(self.model(batch, training=training), tf.float32)
+            return tf.reduce_mean(keras.losses.log_cosh(batch, reconstruction)), np.nan
+        x, targets = batch
+        outputs = self.model(x, training=training)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        loss = tf.add_n([
+            tf.reduce_mean(keras.losses.categorical_crossentropy(
+                targets[name], tf.cast(output, tf.float32)))
+            for name, output in zip(config.targets, outputs)])
+        return loss, np.nan
+
+    def _replica_step(self, batch):
+        with tf.GradientTape() as tape:
+            loss, accuracy = self._losses(batch, training=True)
+            scaled = loss / self.replicas
+            if self.config.mixed_precision:
+                scaled = self.optimizer.scale_loss(scaled)
+        variables = self.model.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return loss, tf.cast(accuracy, tf.float32)
+
+    # --- how the loop runs ---------------------------------------------------------
+    def _dataset(self, start_step):
+        config = self.config
+        augment = AugmentConfig() if config.objective == "simclr" else None
+
+        def dataset_fn(context):
+            if config.objective in CONTRASTIVE:
+                return pretraining_dataset(
+                    self.ecgs, config.batch_size, objective=config.objective, seed=config.seed,
+                    start_step=start_step, input_context=context, augment=augment)
+            return labelled_dataset(
+                self.ecgs, config.batch_size, targets=config.targets, seed=config.seed,
+                start_step=start_step, input_context=context)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def _train_function(self):
+        replica_step = tf.function(self._replica_step, jit_compile=self.config.jit_compile) \
+            if self.config.jit_compile else self._replica_step
+
+        @tf.function
+        def train_steps(iterator, count):
+            loss = accuracy = tf.constant(0.0)
+            for _ in tf.range(count):
+                losses, accuracies = self.strategy.run(replica_step, args=(next(iterator),))
+                loss = self.strategy.reduce("MEAN", losses, axis=None)
+                accuracy = self.strategy.reduce("MEAN", accuracies, axis=None)
+                self.step.assign_add(1)
+            return loss, accuracy
+
+        return train_steps
+
+    def evaluate(self, ecgs, batches=None):
+        """Mean loss and pair accuracy on `ecgs` (e.g. held-out patients)."""
+        dataset = pretraining_dataset(ecgs, self.config.batch_size,
+                                      objective=self._data_objective, seed=12345) \
+            if self.config.objective in CONTRASTIVE else labelled_dataset(
+                ecgs, self.config.batch_size, targets=self.config.targets, shuffle=False)
+        batches = batches or steps_per_epoch(ecgs, self.config.batch_size, self._data_objective)
+        results = [self._losses(batch, training=False) for batch in dataset.take(batches)]
+        return {"loss": float(np.mean([float(loss) for loss, _ in results])),
+                "pair_accuracy": float(np.mean([float(acc) for _, acc in results]))}
+
+    def fit(self, progress=True):
+        """Trains until `total_steps`, resuming from the latest checkpoint.
+
+        Returns:
+            dict with the final training loss and pair accuracy, and the
+            held-out metrics before and after when `validation` is given.
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._save_config()
+        restored = self.manager.restore_or_initialize()
+        history = self._load_history() if restored else {"train": [], "validation": []}
+        if self.validation is not None and not history["validation"]:
+            history["validation"].append({"step": 0, **self.evaluate(self.validation)})
+        start = int(self.step.numpy())
+        iterator = iter(self._dataset(start))
+        train_steps = self._train_function()
+        writer = tf.summary.create_file_writer(str(self.out_dir / "logs"))
+        with tqdm(total=self.total_steps, initial=start, unit="step", desc="pre-training",
+                  disable=not progress) as bar, writer.as_default():
+            while int(self.step.numpy()) < self.total_steps:
+                step = int(self.step.numpy())
+                count = min(self.config.steps_per_loop, self.total_steps - step,
+                            self._steps_to_checkpoint(step))
+                began = time.perf_counter()
+                loss, accuracy = train_steps(iterator, tf.constant(count))
+                seconds = time.perf_counter() - began
+                step += count
+                record = self._log(step, float(loss), float(accuracy),
+                                   count * self.config.batch_size * self._views / seconds)
+                history["train"].append(record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['pair_accuracy']:.2f}")
+                bar.update(count)
+                if self._steps_to_checkpoint(step) == self.config.checkpoint_every or \
+                        step == self.total_steps:
+                    self._checkpoint(step, history)
+        if self.validation is not None and history["validation"][-1]["step"] != self.total_steps:
+            history["validation"].append({"step": self.total_steps, **self.evaluate(self.validation)})
+            self._write_json("history.json", history)
+        self.export()
+        final = history["train"][-1] if history["train"] else {}
+        return {"train": final, "validation": history["validation"]}
+
+    @property
+    def _views(self):
+        return 2 if self.config.objective in CONTRASTIVE else 1
+
+    def _steps_to_checkpoint(self, step):
+        """Steps until the next checkpoint: every N steps and at each epoch end."""
+        to_periodic = self.config.checkpoint_every - step % self.config.checkpoint_every
+        to_epoch_end = self.steps_per_epoch - step % self.steps_per_epoch
+        return min(to_periodic, to_epoch_end)
+
+    def _log(self, step, loss, accuracy, ecgs_per_second):
+        learning_rate = float(self.optimizer.learning_rate)
+        tf.summary.scalar("loss", loss, step=step)
+        if not np.isnan(accuracy):
+            tf.summary.scalar("pair_accuracy", accuracy, step=step)
+        tf.summary.scalar("learning_rate", learning_rate, step=step)
+        tf.summary.scalar("ecgs_per_second", ecgs_per_second, step=step)
+        return {"step": step, "loss": loss, "pair_accuracy": accuracy,
+                "learning_rate": learning_rate, "ecgs_per_second": ecgs_per_second}
+
+    def _checkpoint(self, step, history):
+        self.manager.save(checkpoint_number=step)
+        self._write_json("history.json", history)
+
+    def _save_config(self):
+        self._write_json("config.json", dataclasses.asdict(self.config))
+
+    def _load_history(self):
+        path = self.out_dir / "history.json"
+        return json.loads(path.read_text()) if path.exists() else {"train": [], "validation": []}
+
+    def _write_json(self, name, payload):
+        tmp = self.out_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(payload, indent=2, default=float))
+        tmp.replace(self.out_dir / name)
+
+    def export(self, name="PCLR"):
+        """Writes the encoder (without synchronised BN or head) as `.h5`, `.keras`
+        and a TF Serving SavedModel into the output folder."""
+        encoder = build_encoder(self.config.variant, **self.config.encoder)
+        encoder.set_weights(self.encoder.get_weights())
+        return export_encoder(encoder, self.out_dir, name=name)
