@@ -178,3 +178,34 @@ def test_killed_run_resumes_to_the_same_output(tmp_path):
     pclr_main(args + ["--out", str(tmp_path / "whole")])
     assert_same_output(killed, tmp_path / "whole")
     assert not list(killed.rglob(".*tmp"))
+
+
+def test_real_sph_files_with_all_windows(tmp_path):
+    """SPH HDF5 (lead-first float16, 10-15 s): one whole 10 s window each."""
+    sph = require_shared("data/sph")
+    summary = tensorize(find_inputs([sph]), tmp_path / "out", TensorizeSettings(windows="all"),
+                        workers=1, progress=False)
+    labels = pd.read_csv(tmp_path / "out" / "labels.csv")
+    assert summary["tensorized"] == 10 and summary["rejected"] == {}
+    assert sorted(os.path.basename(i) for i in labels.ecg_id) == \
+        [f"SPH{n:05d}" for n in range(1, 11)]
+    assert set(labels.fs_original) == {500.0}
+    assert labels.n_samples_original.between(5000, 7500).all()
+
+
+def test_multi_ecg_file_gives_one_row_per_exam(tmp_path):
+    """CODE layout: several exams in one file, each its own id; a 7 s exam is too short."""
+    tracings = np.zeros((3, 4096, 12), np.float32)
+    tracings[0, 48:4048] = ecg_like(fs=400.0, seed=1)
+    tracings[1, 48:4048] = ecg_like(fs=400.0, seed=2)
+    tracings[2, 648:3448] = ecg_like(seconds=7.0, fs=400.0, seed=3)
+    with h5py.File(tmp_path / "exams.hdf5", "w") as f:
+        f["tracings"] = tracings
+        f["exam_id"] = np.array([101, 102, 103])
+    summary = tensorize(find_inputs([tmp_path / "exams.hdf5"]), tmp_path / "out",
+                        workers=1, progress=False)
+    labels = pd.read_csv(tmp_path / "out" / "labels.csv")
+    assert [i.rsplit("#", 1)[1] for i in labels.ecg_id] == ["exam_id=101", "exam_id=102"]
+    assert summary["rejected"] == {"too_short": 1}
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert errors.source.tolist() == [f"{tmp_path / 'exams.hdf5'}#exam_id=103"]
