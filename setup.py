@@ -15,6 +15,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<3",  # Keras 3 is tf.keras from 2.16 on
+        "tensorboard",  # pre-training logs scalars; TF 2.21 no longer pulls it in
         "keras>=3.3",
         "h5py>=3.8",
         "numpy>=1.24",

@@ -115,6 +115,52 @@ def run_tensorize(args):
               "(tensorized; not usable for patient pairs)")
 
 
+def _strategy(name):
+    import tensorflow as tf
+
+    if name == "auto":
+        if os.environ.get("TF_CONFIG"):
+            name = "multiworker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    return {"default": tf.distribute.get_strategy,
+            "mirrored": tf.distribute.MirroredStrategy,
+            "multiworker": tf.distribute.MultiWorkerMirroredStrategy}[name]()
+
+
+def run_pretrain(args):
+    import json
+
+    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training import PretrainConfig, Pretrainer
+
+    # A multi-worker strategy must exist before any other TensorFlow work.
+    strategy = _strategy(args.strategy)
+    config = PretrainConfig(
+        variant=args.variant, objective=args.objective,
+        targets=tuple(args.targets.split(",")) if args.targets else (),
+        batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
+        optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
+        mixed_precision=args.mixed_precision, jit_compile=args.xla,
+        encoder=json.loads(args.encoder_json) if args.encoder_json else {})
+    try:
+        ecgs = TensorizedECGs(args.data, variant=args.variant, label_filter=args.filter)
+        validation = TensorizedECGs(args.data, variant=args.variant,
+                                    label_filter=args.val_filter) if args.val_filter else None
+        trainer = Pretrainer(config, ecgs, args.out, strategy=strategy, validation=validation)
+    except ValueError as error:
+        raise SystemExit(f"pclr pretrain: {error}") from None
+    print(f"pre-training {config.objective} on {len(ecgs.labels)} ECGs "
+          f"({len(ecgs.pair_patients)} patients with >= 2), {trainer.total_steps} steps of "
+          f"{config.batch_size}, {strategy.num_replicas_in_sync} replica(s)")
+    result = trainer.fit()
+    print(json.dumps(result, indent=2, default=float))
+    print(f"encoder written to {Path(args.out) / 'PCLR.h5'}, .keras and PCLR/1/")
+
+
 def build_parser():
     from pclr_keras.variants import VARIANTS
 
@@ -161,6 +207,36 @@ def build_parser():
     tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
     tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
     tensorize.set_defaults(run=run_tensorize)
+
+    pretrain = commands.add_parser(
+        "pretrain", help="pre-train an encoder on tensorized ECGs (resumes in --out)")
+    pretrain.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
+    pretrain.add_argument("--out", required=True, help="run folder; re-run to resume")
+    pretrain.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
+    pretrain.add_argument("--objective", default="pclr",
+                          choices=("pclr", "simclr", "clocs", "autoencoder", "supervised"))
+    pretrain.add_argument("--targets", help="binary label columns, for --objective supervised")
+    pretrain.add_argument("--batch-size", type=int, default=64,
+                          help="global batch: patients (pairs) per step (default: 64)")
+    pretrain.add_argument("--epochs", type=int, default=10)
+    pretrain.add_argument("--steps", type=int, default=0, help="total steps (overrides --epochs)")
+    pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"))
+    pretrain.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
+                          "e.g. \"strat_fold <= 8\"")
+    pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on")
+    pretrain.add_argument("--strategy", default="auto",
+                          choices=("auto", "default", "mirrored", "multiworker"),
+                          help="auto: multiworker if TF_CONFIG is set, mirrored on >1 GPU")
+    pretrain.add_argument("--checkpoint-every", type=int, default=100)
+    pretrain.add_argument("--steps-per-loop", type=int, default=1)
+    pretrain.add_argument("--mixed-precision", action="store_true")
+    pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
+    pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
+                          "'{\"stem_filters\": 16}' (default: the released architecture)")
+    pretrain.set_defaults(run=run_pretrain)
 
     demo = commands.add_parser(
         "demo", help="embed a folder of WFDB ECGs and print a summary")

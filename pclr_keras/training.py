@@ -36,6 +36,12 @@ from pclr_keras.models import (
 
 CONTRASTIVE = ("pclr", "simclr", "clocs")
 OBJECTIVES = CONTRASTIVE + ("autoencoder", "supervised")
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "lamb": keras.optimizers.Lamb,
+    "sgd": lambda schedule: keras.optimizers.SGD(schedule, momentum=0.9),
+}
 
 
 @dataclasses.dataclass
@@ -51,7 +57,9 @@ class PretrainConfig:
         targets: tuple of str. Binary label columns, for `supervised`.
         batch_size: int. Global batch: pairs (contrastive) or ECGs.
         epochs, steps: int. Length of the run; `steps` wins if both given.
-        learning_rate: float. Peak learning rate of Adam.
+        optimizer: str. `adam` (default, as PCLR), `adamw`, `lamb` (large
+            batches) or `sgd` (momentum 0.9), from Keras core.
+        learning_rate: float. Peak learning rate.
         warmup_fraction: float. Share of the steps spent warming up linearly
             before the cosine decay.
         temperature: float. NT-Xent temperature (PCLR: 0.1).
@@ -70,6 +78,7 @@ class PretrainConfig:
     batch_size: int = 64
     epochs: int = 10
     steps: int = 0
+    optimizer: str = "adam"
     learning_rate: float = 1e-3
     warmup_fraction: float = 0.05
     temperature: float = TEMPERATURE
@@ -83,6 +92,8 @@ class PretrainConfig:
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {self.objective!r}; choose from {OBJECTIVES}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
         if self.objective == "supervised" and not self.targets:
             raise ValueError("The supervised objective needs targets (binary label columns).")
 
@@ -99,6 +110,17 @@ def build_training_model(config, distributed):
     else:
         model = build_ribeiro_classifier(config.variant, targets=config.targets, **encoder_kwargs)
     return model, keras.Model(model.input, model.get_layer("embed").output)
+
+
+def _chief_and_worker(strategy):
+    """(is this process the chief, its worker index) under a multi-worker strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    is_chief = resolver.task_type == "chief" or (
+        not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+    return is_chief, resolver.task_id
 
 
 class Pretrainer:
@@ -118,8 +140,10 @@ class Pretrainer:
         self.config = config
         self.ecgs = ecgs
         self.validation = validation
-        self.out_dir = Path(out_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief, worker = _chief_and_worker(self.strategy)
+        # Every worker writes checkpoints (saving is collective), the chief into out_dir.
+        self.out_dir = Path(out_dir) if self.is_chief else Path(out_dir) / f".worker-{worker}"
         self.replicas = self.strategy.num_replicas_in_sync
         self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
@@ -146,7 +170,7 @@ class Pretrainer:
             decay_steps=max(1, self.total_steps - warmup),
             warmup_target=self.config.learning_rate if warmup else None,
             warmup_steps=warmup)
-        optimizer = keras.optimizers.Adam(schedule)
+        optimizer = OPTIMIZERS[self.config.optimizer](schedule)
         if self.config.mixed_precision:
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(self.model.trainable_variables)
@@ -223,7 +247,9 @@ class Pretrainer:
                                       objective=self._data_objective, seed=12345) \
             if self.config.objective in CONTRASTIVE else labelled_dataset(
                 ecgs, self.config.batch_size, targets=self.config.targets, shuffle=False)
-        batches = batches or steps_per_epoch(ecgs, self.config.batch_size, self._data_objective)
+        # Several epochs of held-out pairs: one epoch of a small cohort is a noisy estimate.
+        batches = batches or max(4, steps_per_epoch(ecgs, self.config.batch_size,
+                                                    self._data_objective))
         results = [self._losses(batch, training=False) for batch in dataset.take(batches)]
         return {"loss": float(np.mean([float(loss) for loss, _ in results])),
                 "pair_accuracy": float(np.mean([float(acc) for _, acc in results]))}
@@ -260,8 +286,8 @@ class Pretrainer:
                 history["train"].append(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['pair_accuracy']:.2f}")
                 bar.update(count)
-                if self._steps_to_checkpoint(step) == self.config.checkpoint_every or \
-                        step == self.total_steps:
+                if step % self.config.checkpoint_every == 0 or \
+                        step % self.steps_per_epoch == 0 or step == self.total_steps:
                     self._checkpoint(step, history)
         if self.validation is not None and history["validation"][-1]["step"] != self.total_steps:
             history["validation"].append({"step": self.total_steps, **self.evaluate(self.validation)})

@@ -13,6 +13,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 # Narrow, short encoders for tests that check behaviour, not the architecture.
 SMALL_ENCODER = dict(input_length=256, stem_filters=8, unit_filters=(8, 12, 16, 16),
                      unit_lengths=(64, 16, 4, 1))
+# Narrow encoders that read the full 4096 x 12 input, for training tests.
+NARROW_ENCODER = dict(stem_filters=8, unit_filters=(8, 12, 16, 16))
 
 
 def require_shared(relative=""):
@@ -46,6 +48,18 @@ def upstream_files(tmp_path_factory):
         env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_tensors(tmp_path_factory):
+    """A tensorized synthetic cohort: 48 patients with 2-3 ECGs each (pclr variant)."""
+    from pclr_keras.synthetic import write_cohort
+    from pclr_keras.tensorize import read_manifest, tensorize
+
+    root = tmp_path_factory.mktemp("cohort")
+    inputs, _ = read_manifest(write_cohort(root / "records", patients=48, seed=0))
+    tensorize(inputs, root / "tensors", workers=1, progress=False)
+    return root / "tensors"
 
 
 def pytest_configure(config):

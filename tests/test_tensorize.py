@@ -11,7 +11,6 @@ import time
 import h5py
 import numpy as np
 import pandas as pd
-import pytest
 
 from conftest import require_shared
 from ecg_files import ecg_like, write_wfdb

@@ -1,0 +1,146 @@
+"""Pre-training: learns on held-out patients, resumes after SIGKILL, splits don't matter."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import NARROW_ENCODER
+from pclr_keras.cli import main as pclr_main
+from pclr_keras.data import TensorizedECGs
+from pclr_keras.training import PretrainConfig, Pretrainer
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_PATIENTS = [f"P{p:04d}" for p in range(32)]
+HELD_OUT = [f"P{p:04d}" for p in range(32, 48)]
+
+
+def h5_weights(path):
+    """All weight arrays of a Keras .h5 file, in file order."""
+    arrays = []
+    with h5py.File(path, "r") as f:
+        f["model_weights"].visititems(
+            lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def test_short_run_learns_on_held_out_patients(synthetic_tensors, tmp_path):
+    config = PretrainConfig(batch_size=16, steps=60, learning_rate=3e-3, checkpoint_every=20,
+                            steps_per_loop=10, encoder=NARROW_ENCODER)
+    trainer = Pretrainer(config, TensorizedECGs(synthetic_tensors, patients=TRAIN_PATIENTS),
+                         tmp_path, validation=TensorizedECGs(synthetic_tensors, patients=HELD_OUT))
+    result = trainer.fit(progress=False)
+    before, after = result["validation"][0], result["validation"][-1]
+    assert (before["step"], after["step"]) == (0, 60)
+    assert after["loss"] < before["loss"]
+    assert after["pair_accuracy"] > before["pair_accuracy"]
+    for name in ("PCLR.h5", "PCLR.keras", "PCLR/1/saved_model.pb", "config.json",
+                 "history.json", "checkpoints/checkpoint", "logs"):
+        assert (tmp_path / name).exists(), name
+    history = json.loads((tmp_path / "history.json").read_text())
+    # Two steps per epoch (32 patients, 16 a batch): the loop stops at each epoch's end.
+    assert [r["step"] for r in history["train"]] == list(range(2, 62, 2))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.index")) == \
+        ["ckpt-56.index", "ckpt-58.index", "ckpt-60.index"]
+    assert all(r["ecgs_per_second"] > 0 for r in history["train"])
+
+
+PRETRAIN_ARGS = ["pretrain", "--batch-size", "8", "--steps", "24", "--checkpoint-every", "4",
+                 "--seed", "3", "--encoder-json", json.dumps(NARROW_ENCODER)]
+
+
+def test_killed_run_resumes_to_the_same_weights(synthetic_tensors, tmp_path):
+    command = [sys.executable, "-m", "pclr_keras.cli", *PRETRAIN_ARGS, "--data",
+               str(synthetic_tensors)]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command + ["--out", str(killed)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((killed / "checkpoints").glob("ckpt-8.index")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list((killed / "checkpoints").glob("ckpt-8.index")), "no checkpoint before the kill"
+    assert not (killed / "PCLR.h5").exists(), "the kill should land mid-run"
+
+    resumed = subprocess.run(command + ["--out", str(killed)], capture_output=True, text=True,
+                             cwd=REPO)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    whole = subprocess.run(command + ["--out", str(tmp_path / "whole")], capture_output=True,
+                           text=True, cwd=REPO)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    for a, b in zip(h5_weights(killed / "PCLR.h5"), h5_weights(tmp_path / "whole" / "PCLR.h5")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_too_few_patients_for_the_batch_is_a_clear_error(synthetic_tensors, tmp_path):
+    with pytest.raises(SystemExit, match="48 patients with >= 2 ECGs"):
+        pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path),
+                   "--batch-size", "64", "--encoder-json", json.dumps(NARROW_ENCODER)])
+
+
+@pytest.mark.parametrize("objective,extra", [
+    ("simclr", {}), ("clocs", {}), ("autoencoder", {}), ("supervised", {"targets": ("sex",)})])
+def test_every_objective_trains_through_the_same_entry_point(synthetic_tensors, tmp_path,
+                                                             objective, extra):
+    encoder = dict(NARROW_ENCODER, unit_filters=(8, 12, 16, 320)) \
+        if objective == "autoencoder" else NARROW_ENCODER
+    config = PretrainConfig(objective=objective, batch_size=8, steps=2, encoder=encoder, **extra)
+    result = Pretrainer(config, TensorizedECGs(synthetic_tensors), tmp_path).fit(progress=False)
+    assert np.isfinite(result["train"]["loss"])
+    assert (tmp_path / "PCLR.h5").exists()
+
+
+TWO_REPLICAS = textwrap.dedent("""
+    import json, sys
+    import numpy as np, tensorflow as tf
+    replicas = int(sys.argv[3])
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training import PretrainConfig, Pretrainer
+    strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    config = PretrainConfig(batch_size=8, steps=1, checkpoint_every=1, optimizer="sgd",
+                            learning_rate=0.1, warmup_fraction=0.0, encoder=json.loads(sys.argv[4]))
+    trainer = Pretrainer(config, TensorizedECGs(sys.argv[1]), sys.argv[2], strategy=strategy)
+    initial = trainer.model.get_weights()
+    result = trainer.fit(progress=False)
+    np.savez(sys.argv[2] + "/weights.npz", *trainer.model.get_weights())
+    np.savez(sys.argv[2] + "/initial.npz", *initial)
+    print(json.dumps(result["train"]))
+""")
+
+
+def test_two_replicas_match_one_on_the_global_batch(synthetic_tensors, tmp_path):
+    """Global-batch negatives and synchronised batch norm: the split does not matter."""
+    runs = {}
+    for replicas in (1, 2):
+        out = tmp_path / f"replicas{replicas}"
+        out.mkdir()
+        result = subprocess.run(
+            [sys.executable, "-c", TWO_REPLICAS, str(synthetic_tensors), str(out), str(replicas),
+             json.dumps(NARROW_ENCODER)], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[replicas] = (json.loads(result.stdout.splitlines()[-1]),
+                          list(np.load(out / "weights.npz").values()),
+                          list(np.load(out / "initial.npz").values()))
+    assert runs[2][0]["loss"] == pytest.approx(runs[1][0]["loss"], rel=1e-5)
+    assert runs[2][0]["pair_accuracy"] == pytest.approx(runs[1][0]["pair_accuracy"])
+    assert_same_update(runs[1][2], runs[1][1], runs[2][2], runs[2][1])
+
+
+def assert_same_update(initial_a, after_a, initial_b, after_b):
+    """Same start, and the same step: updates far larger than their difference."""
+    moved = 0.0
+    for start_a, end_a, start_b, end_b in zip(initial_a, after_a, initial_b, after_b):
+        np.testing.assert_array_equal(start_a, start_b)
+        np.testing.assert_allclose(end_a, end_b, rtol=1e-3, atol=5e-5)
+        moved = max(moved, float(np.abs(end_a - start_a).max()))
+    assert moved > 1e-2
