@@ -6,9 +6,14 @@ The pipelines are split in two halves:
   every global step. It is a function of `(seed, epoch, batch)` only, so a
   run resumed at `start_step` computes the plan of that step directly and
   reads no ECG it skips;
-- the *reads*: the plan's index batches are read from the HDF5 shards with
-  h5py inside `tf.numpy_function`, in a parallel, order-keeping
-  `Dataset.map`, then prefetched.
+- the *reads*: the plan's index batches are read from the HDF5 shards inside
+  `tf.numpy_function`, in a parallel, order-keeping `Dataset.map`, then
+  prefetched. h5py checks each shard once (variant, shape, dtype, no
+  compression) and gives the byte offset of every row; the reads themselves
+  are `os.preadv` of those bytes into the batch array. They release the GIL
+  and run in parallel, and no h5py object is touched from tf.data threads,
+  where h5py's global lock deadlocks the interpreter at exit when a
+  prefetching thread still holds it.
 
 Pretraining objectives (`pretraining_dataset`), each yielding `(view1, view2)`:
 
@@ -85,8 +90,10 @@ class TensorizedECGs:
             more (ECGs without a patient id are never paired).
 
     The patient grouping is computed from the kept rows of `labels.csv` (the
-    content of `index.csv` after the filters). Shards are opened on first
-    read and stay open, one `h5py.File` per shard and process.
+    content of `index.csv` after the filters). Every kept row's byte offset
+    is found once, with h5py, when the object is made; reads open each shard
+    once per process (a plain read-only descriptor) and stay open until
+    `close()`.
     """
 
     def __init__(self, path, variant="pclr", patients=None, label_filter=None):
@@ -126,9 +133,19 @@ class TensorizedECGs:
         if absent:
             raise FileNotFoundError(f"{self.path / 'shards'}: labels.csv lists shards that are "
                                     f"not there: {absent[:5]}{' ...' if len(absent) > 5 else ''}")
+        self.input_shape = None
+        self._offsets = np.empty(len(self._rows), np.int64)
+        by_shard = np.argsort(self._rows[:, 0], kind="stable")
+        bounds = np.searchsorted(self._rows[by_shard, 0], shard_ids, side="right")
+        for shard, mine in zip(shard_ids.tolist(), np.split(by_shard, bounds[:-1])):
+            self._offsets[mine] = self._row_offsets(shard, self._rows[mine, 1])
+        self._row_bytes = 4 * int(np.prod(self.input_shape))
+        self._row_span = int(self._rows[:, 1].max()) + 1  # [shard, row] -> one sortable key
+        keys = self._rows[:, 0] * self._row_span + self._rows[:, 1]
+        self._key_order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[self._key_order]
         self._lock = threading.Lock()
-        self._pid, self._files, self._datasets = None, {}, {}
-        self.input_shape = tuple(int(n) for n in self._dataset(shard_ids[0]).shape[1:])
+        self._pid, self._fds = None, {}
         self._group_patients()
 
     # -- patients ---------------------------------------------------------
@@ -162,42 +179,77 @@ class TensorizedECGs:
     def _shard_path(self, shard):
         return self.path / "shards" / _SHARD.format(int(shard))
 
-    def _dataset(self, shard):
-        """`ecg/<variant>` of one shard, opened once per process."""
-        if self._pid != os.getpid():  # a forked child must not share the parent's handles
-            with self._lock:
-                self._pid, self._files, self._datasets = os.getpid(), {}, {}
-        dataset = self._datasets.get(shard)
-        if dataset is None:
-            with self._lock:
-                dataset = self._datasets.get(shard)
-                if dataset is None:
-                    dataset = self._open(shard)
-        return dataset
-
-    def _open(self, shard):
+    def _row_offsets(self, shard, rows):
+        """Byte offsets in the shard file of `ecg/<variant>` rows, checked with h5py."""
         path = self._shard_path(shard)
-        handle = h5py.File(path, "r")
         key = f"ecg/{self.variant}"
-        if key not in handle:
-            available = sorted(handle["ecg"].keys()) if "ecg" in handle else []
-            handle.close()
-            raise ValueError(f"{path}: no ECG tensors for variant {self.variant!r}; this "
-                             f"folder was tensorized with variants {available}.")
-        dataset = handle[key]
-        if hasattr(self, "input_shape") and tuple(dataset.shape[1:]) != self.input_shape:
-            handle.close()
-            raise ValueError(f"{path}: {key} has ECGs of shape {dataset.shape[1:]}, other "
-                             f"shards {self.input_shape}.")
-        self._files[shard] = handle
-        self._datasets[shard] = dataset
-        return dataset
+        with h5py.File(path, "r") as handle:
+            if key not in handle:
+                available = sorted(handle["ecg"].keys()) if "ecg" in handle else []
+                raise ValueError(f"{path}: no ECG tensors for variant {self.variant!r}; this "
+                                 f"folder was tensorized with variants {available}.")
+            dataset = handle[key]
+            shape = tuple(int(n) for n in dataset.shape[1:])
+            if self.input_shape is None:
+                self.input_shape = shape
+            elif shape != self.input_shape:
+                raise ValueError(f"{path}: {key} holds ECGs of shape {shape}, other shards "
+                                 f"{self.input_shape}.")
+            if dataset.dtype.str != "<f4" or dataset.id.get_create_plist().get_nfilters():
+                raise ValueError(f"{path}: {key} is {dataset.dtype.str} with "
+                                 f"{dataset.id.get_create_plist().get_nfilters()} filters; "
+                                 "expected uncompressed little-endian float32, as `pclr "
+                                 "tensorize` writes.")
+            if rows.max(initial=-1) >= dataset.shape[0] or rows.min(initial=0) < 0:
+                raise ValueError(f"{path}: labels.csv names rows up to {rows.max()}, the shard "
+                                 f"has {dataset.shape[0]}.")
+            row_bytes = 4 * int(np.prod(shape))
+            if dataset.chunks is None:  # contiguous
+                return dataset.id.get_offset() + rows * row_bytes
+            if tuple(dataset.chunks[1:]) != shape:
+                raise ValueError(f"{path}: {key} is chunked {dataset.chunks}; expected whole "
+                                 "ECGs per chunk, as `pclr tensorize` writes.")
+            per_chunk = dataset.chunks[0]
+            chunk_offset = np.full(-(-dataset.shape[0] // per_chunk), -1, np.int64)
+
+            def note(info):
+                chunk_offset[info.chunk_offset[0] // per_chunk] = info.byte_offset
+
+            dataset.id.chunk_iter(note)
+        offsets = chunk_offset[rows // per_chunk]
+        if (offsets < 0).any():
+            raise ValueError(f"{path}: {key} has rows that were never written.")
+        return offsets + (rows % per_chunk) * row_bytes
+
+    def _fd(self, shard):
+        """A read-only descriptor of a shard file, opened once per process."""
+        if self._pid != os.getpid():  # a forked child must not share the parent's table
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pid, self._fds = os.getpid(), {}
+        fd = self._fds.get(shard)
+        if fd is None:
+            with self._lock:
+                fd = self._fds.get(shard)
+                if fd is None:
+                    fd = self._fds[shard] = os.open(self._shard_path(shard), os.O_RDONLY)
+        return fd
+
+    def _read_at(self, shards, offsets):
+        out = np.empty((len(offsets), *self.input_shape), np.float32)
+        flat = out.reshape(len(offsets), -1).view(np.uint8)
+        for i, (shard, offset) in enumerate(zip(shards.tolist(), offsets.tolist())):
+            got = os.preadv(self._fd(shard), [flat[i]], offset)
+            if got != self._row_bytes:
+                raise OSError(f"{self._shard_path(shard)}: short read at byte {offset} "
+                              f"({got} of {self._row_bytes}); was the shard changed?")
+        return out
 
     def read(self, shard_rows):
         """ECG tensors at `[shard, row]` pairs.
 
         Args:
-            shard_rows: int array (..., 2) of [shard, row].
+            shard_rows: int array (..., 2) of [shard, row] among the kept ECGs.
 
         Returns:
             float32 array (..., samples, leads), in mV.
@@ -206,25 +258,39 @@ class TensorizedECGs:
         if shard_rows.shape[-1:] != (2,):
             raise ValueError(f"shard_rows must have shape (..., 2), not {shard_rows.shape}.")
         flat = shard_rows.reshape(-1, 2)
-        out = np.empty((len(flat), *self.input_shape), np.float32)
-        for i, (shard, row) in enumerate(flat.tolist()):
-            self._dataset(shard).read_direct(out, np.s_[row:row + 1], np.s_[i:i + 1])
-        return out.reshape(*shard_rows.shape[:-1], *self.input_shape)
+        wanted = flat[:, 0] * self._row_span + flat[:, 1]
+        at = np.minimum(np.searchsorted(self._sorted_keys, wanted), len(self._sorted_keys) - 1)
+        found = (self._sorted_keys[at] == wanted) & (flat[:, 1] < self._row_span)
+        if not found.all():
+            raise KeyError(f"[shard, row] {flat[~found][0].tolist()} is not among the kept ECGs "
+                           f"of {self.path}.")
+        return self.read_ecgs(self._key_order[at]).reshape(*shard_rows.shape[:-1],
+                                                           *self.input_shape)
 
     def read_ecgs(self, positions):
         """ECG tensors of rows `positions` (int array, any shape) of `labels`."""
         positions = np.asarray(positions, np.int64)
-        return self.read(self._rows[positions])
+        flat = positions.reshape(-1)
+        out = self._read_at(self._rows[flat, 0], self._offsets[flat])
+        return out.reshape(*positions.shape, *self.input_shape)
 
     def close(self):
+        """Closes the shard files this process opened (reads reopen them)."""
         with self._lock:
-            for handle in self._files.values():
-                handle.close()
-            self._files, self._datasets = {}, {}
+            if self._pid == os.getpid():
+                for fd in self._fds.values():
+                    os.close(fd)
+            self._fds = {}
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.update(_lock=None, _pid=None, _files={}, _datasets={})
+        state.update(_lock=None, _pid=None, _fds={})
         return state
 
     def __setstate__(self, state):

@@ -1,0 +1,337 @@
+"""Pretraining and labelled pipelines over `pclr tensorize` output folders."""
+
+import pickle
+from collections import Counter
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from conftest import require_shared
+from ecg_files import ecg_like, write_wfdb
+from pclr_keras.augment import AugmentConfig
+from pclr_keras.data import (TensorizedECGs, labelled_dataset, pretraining_dataset,
+                             steps_per_epoch)
+from pclr_keras.tensorize import TensorizeInput, TensorizeSettings, read_manifest, tensorize
+
+L, C = 32, 3
+
+
+def write_tensors(folder, ecg_counts, *, without_patient=0, shard_size=7, variant="pclr"):
+    """A tensorize-layout folder written directly; ECG k of labels.csv is the constant k + 1.
+
+    Patient i ("p00i") has `ecg_counts[i]` ECGs; `without_patient` ECGs have
+    no patient id. ECGs are spread over the shards in a shuffled order.
+    """
+    patients = [f"p{i:03d}" for i, n in enumerate(ecg_counts) for _ in range(n)]
+    patients += [""] * without_patient
+    n = len(patients)
+    stored = np.random.default_rng(1).permutation(n)  # labels row k lives at slot stored[k]
+    (folder / "shards").mkdir(parents=True)
+    signal = np.empty((n, L, C), np.float32)
+    signal[stored] = (np.arange(n, dtype=np.float32) + 1)[:, None, None]
+    for shard, start in enumerate(range(0, n, shard_size)):
+        with h5py.File(folder / "shards" / f"shard-{shard:05d}.h5", "w") as f:
+            f.create_dataset(f"ecg/{variant}", data=signal[start:start + shard_size],
+                             chunks=(1, L, C))
+            f.create_dataset("patient_id", data=[patients[k] for k in np.argsort(stored)
+                                                 [start:start + shard_size]])
+    labels = pd.DataFrame(dict(
+        ecg_id=[f"e{k}" for k in range(n)], patient_id=patients,
+        shard=stored // shard_size, row=stored % shard_size,
+        strat_fold=np.arange(n) % 10 + 1, mi=np.arange(n) % 3 == 0,
+        norm=(np.arange(n) % 2).astype(int), diagnosis=["NORM", "MI"] * (n // 2) + ["MI"] * (n % 2),
+        partial=[1.0, np.nan] + [0.0] * (n - 2)))
+    labels.to_csv(folder / "labels.csv", index=False)
+    labels[["patient_id", "ecg_id", "shard", "row"]].sort_values(
+        ["patient_id", "shard", "row"]).to_csv(folder / "index.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    counts = [2, 3, 4, 2, 5, 2, 3, 2, 2, 4, 3, 2, 2, 2, 3, 2, 1, 1, 1]  # 16 pair patients
+    return write_tensors(tmp_path_factory.mktemp("tensors"), counts, without_patient=4)
+
+
+@pytest.fixture(scope="module")
+def ecgs(folder):
+    return TensorizedECGs(folder)
+
+
+def ids(x):
+    """Labels rows of the ECGs in a batch (constant k + 1 signals); -1 where zeroed."""
+    x = np.asarray(x)
+    return np.rint(np.abs(x).max(axis=(1, 2))).astype(int) - 1
+
+
+def take(dataset, n):
+    return list(dataset.take(n).as_numpy_iterator())
+
+
+def patient_of(ecgs, rows):
+    return ecgs.labels.patient_id.to_numpy()[rows]
+
+
+def test_folder_is_read_lazily_with_its_shapes_patients_and_rows(folder, ecgs):
+    labels = pd.read_csv(folder / "labels.csv", dtype={"patient_id": str})
+    assert len(ecgs) == len(labels) == 50 and ecgs.input_shape == (L, C)
+    assert ecgs.pair_patients == sorted(f"p{i:03d}" for i in range(16))
+    assert (ecgs.labels.patient_id == "").sum() == 4
+    picks = labels.sample(9, random_state=0)
+    got = ecgs.read(picks[["shard", "row"]].to_numpy())
+    assert got.shape == (9, L, C) and got.dtype == np.float32
+    np.testing.assert_array_equal(ids(got), picks.index.to_numpy())
+    with h5py.File(folder / "shards" / "shard-00002.h5", "r") as f:
+        np.testing.assert_array_equal(ecgs.read([[2, 3]])[0], f["ecg/pclr"][3])
+    assert ecgs.read(np.array([[[2, 3]]])).shape == (1, 1, L, C)
+    clone = pickle.loads(pickle.dumps(ecgs))  # e.g. for worker processes
+    np.testing.assert_array_equal(clone.read([[2, 3]]), ecgs.read([[2, 3]]))
+
+
+def test_filters_keep_rows_and_recompute_pair_patients(folder):
+    kept = TensorizedECGs(folder, label_filter="strat_fold <= 8")
+    assert (kept.labels.strat_fold <= 8).all() and len(kept) == 40
+    for patient in kept.pair_patients:
+        assert (kept.labels.patient_id == patient).sum() >= 2
+    some = TensorizedECGs(folder, patients=["p001", "p004", "p016"])
+    assert some.pair_patients == ["p001", "p004"] and len(some) == 3 + 5 + 1
+    rows = some.labels[["shard", "row"]].to_numpy()
+    np.testing.assert_array_equal(ids(some.read(rows)),
+                                  some.labels.ecg_id.str[1:].astype(int).to_numpy())
+
+
+def test_pclr_batches_pair_two_different_ecgs_of_distinct_patients(ecgs):
+    assert steps_per_epoch(ecgs, 5) == 3  # 16 pair patients, one dropped per epoch
+    batches = take(pretraining_dataset(ecgs, 5, seed=3), 3 * 4)
+    epochs = []
+    for step, (view1, view2) in enumerate(batches):
+        assert view1.shape == view2.shape == (5, L, C) and view1.dtype == np.float32
+        first, second = ids(view1), ids(view2)
+        assert (first != second).all()  # two different ECGs ...
+        patients = patient_of(ecgs, first)
+        np.testing.assert_array_equal(patients, patient_of(ecgs, second))  # ... of one patient
+        assert len(set(patients)) == 5 and "" not in patients
+        if step % 3 == 0:
+            epochs.append([])
+        epochs[-1] += list(patients)
+    for epoch in epochs:  # every patient at most once an epoch, 15 of the 16
+        assert len(set(epoch)) == 15 and set(epoch) <= set(ecgs.pair_patients)
+    assert epochs[0] != epochs[1]  # reshuffled every epoch
+    assert set().union(*epochs) == set(ecgs.pair_patients)
+    # the documented seeding: epoch e permutes the pair patients with default_rng([seed, e])
+    order = np.random.default_rng([3, 1]).permutation(16)[:5]
+    np.testing.assert_array_equal(patient_of(ecgs, ids(batches[3][0])),
+                                  np.array(ecgs.pair_patients)[order])
+
+
+def test_pclr_pairs_cover_a_patients_ecgs_and_are_reproducible(ecgs):
+    dataset = pretraining_dataset(ecgs, 8, seed=11)
+    pairs = [(a, b) for v1, v2 in take(dataset, 100) for a, b in zip(ids(v1), ids(v2))]
+    patient = ecgs.labels.patient_id.to_numpy()
+    five = set(np.flatnonzero(patient == "p004"))
+    assert {e for pair in pairs for e in pair if patient[e] == "p004"} == five
+    again = [(a, b) for v1, v2 in take(pretraining_dataset(ecgs, 8, seed=11), 100)
+             for a, b in zip(ids(v1), ids(v2))]
+    assert again == pairs
+    other = [(a, b) for v1, v2 in take(pretraining_dataset(ecgs, 8, seed=12), 100)
+             for a, b in zip(ids(v1), ids(v2))]
+    assert other != pairs
+
+
+@pytest.mark.parametrize("objective", ["pclr", "simclr", "clocs"])
+def test_start_step_continues_exactly_where_an_uninterrupted_run_is(ecgs, objective):
+    batch = 4
+    steps = steps_per_epoch(ecgs, batch, objective)
+    full = take(pretraining_dataset(ecgs, batch, objective=objective, seed=5), 2 * steps + 3)
+    start = steps + 2  # inside the second epoch
+    resumed = take(pretraining_dataset(ecgs, batch, objective=objective, seed=5,
+                                       start_step=start), len(full) - start)
+    for a, b in zip(full[start:], resumed, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def fake_contexts(pipelines, replicas):
+    return [tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=i,
+                                       num_replicas_in_sync=replicas) for i in range(pipelines)]
+
+
+def global_batches(make, pipelines, replicas, steps):
+    """Per-step concatenation of what every replica of every pipeline gets."""
+    local = replicas // pipelines
+    per_pipeline = [take(make(context), steps * local)
+                    for context in fake_contexts(pipelines, replicas)]
+    out = []
+    for step in range(steps):
+        parts = [per_pipeline[i][step * local + j] for i in range(pipelines)
+                 for j in range(local)]
+        out.append(tuple(np.concatenate([p[v] for p in parts]) for v in range(2)))
+    return out
+
+
+@pytest.mark.parametrize("objective", ["pclr", "simclr"])
+def test_replica_and_pipeline_splits_see_the_single_replica_global_batch(ecgs, objective):
+    def make(context):  # simclr: default augmentations, seeded per ECG
+        return pretraining_dataset(ecgs, 6, objective=objective, seed=2, input_context=context)
+
+    single = global_batches(make, 1, 1, 4)
+    for pipelines, replicas in [(2, 2), (1, 2), (1, 3), (3, 3)]:
+        split = global_batches(make, pipelines, replicas, 4)
+        for a, b in zip(single, split, strict=True):
+            np.testing.assert_allclose(a[0], b[0], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(a[1], b[1], rtol=1e-6, atol=1e-6)
+    per_replica = take(make(fake_contexts(1, 2)[0]), 1)[0][0]
+    assert per_replica.shape == (3, L, C)
+
+
+def test_pipeline_runs_under_a_distribution_strategy(ecgs):
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: pretraining_dataset(ecgs, 4, input_context=context))
+    view1, view2 = next(iter(dataset))
+    assert view1.shape == (4, L, C) and view2.shape == (4, L, C)
+
+
+def test_simclr_views_are_two_augmentations_of_one_ecg_of_distinct_patients(ecgs):
+    assert steps_per_epoch(ecgs, 8, "simclr") == len(ecgs) // 8
+    plain = take(pretraining_dataset(ecgs, 8, objective="simclr", seed=4, augment=False), 6)
+    seen = []
+    for view1, view2 in plain:
+        np.testing.assert_array_equal(view1, view2)
+        rows = ids(view1)
+        patients = [p or f"none{r}" for p, r in zip(patient_of(ecgs, rows), rows)]
+        assert len(set(patients)) == 8  # no-id ECGs count as their own patient
+        seen += list(rows)
+    assert len(seen) == len(set(seen)) == 48  # one epoch: every ECG at most once
+    scaled = take(pretraining_dataset(ecgs, 8, objective="simclr", seed=4, augment=AugmentConfig(
+        crop_min_fraction=1, noise_std=0, wander_max_amplitude=0, lead_dropout=0)), 1)[0]
+    for view in scaled:  # each view: the batch's ECGs, each scaled by its own factor
+        ratio = view / plain[0][0]
+        np.testing.assert_allclose(ratio, ratio[:, :1, :1] + 0 * ratio, rtol=1e-5)
+    assert not np.allclose(scaled[0], scaled[1])
+    augmented = take(pretraining_dataset(ecgs, 8, objective="simclr", seed=4), 1)[0]
+    assert not np.allclose(augmented[0], augmented[1])
+    assert not np.allclose(augmented[0], plain[0][0])
+    assert np.isfinite(augmented[0]).all()
+
+
+def test_clocs_views_are_the_two_halves_of_one_recording(ecgs):
+    view1, view2 = take(pretraining_dataset(ecgs, 8, objective="clocs", seed=4), 1)[0]
+    half = L // 2
+    np.testing.assert_array_equal(view1[:, half:], 0)
+    np.testing.assert_array_equal(view2[:, :half], 0)
+    np.testing.assert_array_equal(ids(view1), ids(view2))
+    np.testing.assert_array_equal(view1[:, :half], view2[:, half:])  # constant signals
+    assert (ids(view1) >= 0).all()
+
+
+def test_labelled_dataset_yields_ecgs_and_one_hot_binary_targets(ecgs):
+    x = take(labelled_dataset(ecgs, 8, seed=1), 1)[0]  # auto-encoder: x only
+    assert x.shape == (8, L, C)
+    dataset = labelled_dataset(ecgs, 8, targets=("mi", "norm"), shuffle=False)
+    batches = list(dataset.as_numpy_iterator())
+    assert [len(x) for x, _ in batches] == [8] * 6 + [2]  # one pass, last batch partial
+    rows = np.concatenate([ids(x) for x, _ in batches])
+    np.testing.assert_array_equal(rows, np.arange(len(ecgs)))
+    for name in ("mi", "norm"):
+        y = np.concatenate([t[name] for _, t in batches])
+        assert y.shape == (len(ecgs), 2) and y.dtype == np.float32
+        np.testing.assert_array_equal(y.argmax(1), ecgs.labels[name].astype(int))
+        np.testing.assert_array_equal(y.sum(1), 1)
+
+
+def test_labelled_shuffle_is_infinite_reshuffled_resumable_and_splits_by_replica(ecgs):
+    make = lambda **kw: labelled_dataset(ecgs, 10, targets=["mi"], seed=7, **kw)  # noqa: E731
+    batches = take(make(), 10)  # 2 epochs of 5 steps and more
+    first, second = (np.concatenate([ids(x) for x, _ in batches[e * 5:(e + 1) * 5]])
+                     for e in (0, 1))
+    assert len(set(first)) == 50 and sorted(first) != list(first)
+    assert list(first) != list(second)
+    resumed = take(make(start_step=7), 3)
+    for a, b in zip(batches[7:], resumed, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+    halves = [take(make(input_context=c), 4) for c in fake_contexts(2, 2)]
+    for step in range(4):
+        np.testing.assert_array_equal(
+            np.concatenate([halves[0][step][0], halves[1][step][0]]), batches[step][0])
+
+
+def test_clear_errors(folder, ecgs, tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a `pclr tensorize` output"):
+        TensorizedECGs(tmp_path)
+    with pytest.raises(ValueError, match=r"variant 'c3po'.*\['pclr'\]"):
+        TensorizedECGs(folder, variant="c3po")
+    with pytest.raises(ValueError, match="16 patients with >= 2 ECGs.*largest global batch "
+                                         "that works is 16"):
+        steps_per_epoch(ecgs, 32)
+    with pytest.raises(ValueError, match="16 patients with >= 2 ECGs"):
+        pretraining_dataset(ecgs, 17)
+    with pytest.raises(ValueError, match="50 ECGs.*largest global batch that works is 50"):
+        steps_per_epoch(ecgs, 64, "simclr")
+    with pytest.raises(ValueError, match="no ECG left"):
+        TensorizedECGs(folder, label_filter="strat_fold > 10")
+    with pytest.raises(ValueError, match="label_filter"):
+        TensorizedECGs(folder, label_filter="no_such_column > 1")
+    with pytest.raises(ValueError, match="Unknown objective"):
+        pretraining_dataset(ecgs, 4, objective="moco")
+    with pytest.raises(ValueError, match="not binary"):
+        labelled_dataset(ecgs, 4, targets=["diagnosis"])
+    with pytest.raises(ValueError, match="empty for 1"):
+        labelled_dataset(ecgs, 4, targets=["partial"])
+    with pytest.raises(ValueError, match="No label column 'afib'"):
+        labelled_dataset(ecgs, 4, targets=["afib"])
+    with pytest.raises(KeyError, match="not among the kept ECGs"):
+        ecgs.read([[99, 0]])
+
+
+def test_reads_what_pclr_tensorize_writes(tmp_path):
+    inputs = []
+    for k, patient in enumerate(["a", "a", "b", "b", "b", "", "c"]):
+        header = write_wfdb(tmp_path, f"r{k}", ecg_like(seed=k), fs=250.0)
+        inputs.append(TensorizeInput(str(header), patient, (("mi", k % 2),)))
+    out = tmp_path / "out"
+    tensorize(inputs, out, TensorizeSettings(variants=("lead_II", "c3po")), shard_size=3,
+              workers=1, progress=False)
+    ecgs = TensorizedECGs(out, variant="lead_II")
+    assert ecgs.input_shape == (2500, 1) and ecgs.pair_patients == ["a", "b"]
+    with pytest.raises(ValueError, match=r"\['c3po', 'lead_II'\]"):
+        TensorizedECGs(out, variant="pclr")
+    for row in ecgs.labels.itertuples():
+        with h5py.File(out / "shards" / f"shard-{row.shard:05d}.h5", "r") as f:
+            np.testing.assert_array_equal(ecgs.read([[row.shard, row.row]])[0],
+                                          f["ecg/lead_II"][row.row])
+    signals = ecgs.read(ecgs.labels[["shard", "row"]].to_numpy())
+    view1, view2 = take(pretraining_dataset(ecgs, 2, seed=0), 1)[0]
+    for a, b in zip(view1, view2):
+        first = np.flatnonzero((signals == a).all(axis=(1, 2)))
+        second = np.flatnonzero((signals == b).all(axis=(1, 2)))
+        assert first != second
+        assert ecgs.labels.patient_id[first[0]] == ecgs.labels.patient_id[second[0]]
+    x, y = take(labelled_dataset(TensorizedECGs(out, variant="c3po"), 3, targets=["mi"]), 1)[0]
+    assert x.shape == (3, 2500, 12) and y["mi"].shape == (3, 2)
+
+
+def test_ptbxl_pairs_are_repeat_ecgs_of_one_patient(tmp_path):
+    data = require_shared("data")
+    manifest = pd.read_csv(data / "ptbxl" / "manifest.csv")
+    manifest = manifest[manifest.n_ecgs_patient_in_subset >= 2].iloc[:40]
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    inputs, excluded = read_manifest(tmp_path / "manifest.csv", path_column="path_lr",
+                                     path_root=data, drop_if="in_v1_0_3 == False")
+    tensorize(inputs, tmp_path / "out", TensorizeSettings(variants=("lead_II",)),
+              planned_errors=excluded, workers=1, progress=False)
+    ecgs = TensorizedECGs(tmp_path / "out", variant="lead_II", label_filter="strat_fold <= 8")
+    assert (ecgs.labels.strat_fold <= 8).all() and len(ecgs.pair_patients) >= 4
+    signals = ecgs.read(ecgs.labels[["shard", "row"]].to_numpy())
+    for view1, view2 in take(pretraining_dataset(ecgs, 4, seed=0), 3):
+        for a, b in zip(view1, view2):
+            first = np.flatnonzero((signals == a).all(axis=(1, 2)))[0]
+            second = np.flatnonzero((signals == b).all(axis=(1, 2)))[0]
+            assert first != second
+            rows = ecgs.labels.iloc[[first, second]]
+            assert rows.patient_id.nunique() == 1 and rows.ecg_id.nunique() == 2
+    counts = Counter(ecgs.labels.patient_id)
+    assert all(counts[p] >= 2 for p in ecgs.pair_patients)
