@@ -161,6 +161,42 @@ def run_pretrain(args):
     print(f"encoder written to {Path(args.out) / 'PCLR.h5'}, .keras and PCLR/1/")
 
 
+def _parse_targets(specs):
+    """["sex:binary", "age:continuous"] -> {"sex": "binary", "age": "continuous"}."""
+    targets = {}
+    for spec in specs:
+        column, _, kind = spec.partition(":")
+        targets[column] = kind or "binary"
+    return targets
+
+
+def run_finetune(args):
+    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.finetune import FinetuneConfig, finetune
+
+    encoder = load_encoder(args.model)
+    variant = variant_name(encoder)
+    try:
+        config = FinetuneConfig(
+            targets=_parse_targets(args.target), batch_size=args.batch_size,
+            frozen_epochs=args.frozen_epochs, unfrozen_epochs=args.unfrozen_epochs,
+            learning_rate=args.lr, unfrozen_learning_rate=args.unfrozen_lr, seed=args.seed)
+        ecgs = TensorizedECGs(args.data, variant=variant, label_filter=args.filter)
+        validation = TensorizedECGs(args.data, variant=variant,
+                                    label_filter=args.val_filter) if args.val_filter else None
+        finetune(encoder, ecgs, config, args.out, validation=validation)
+    except ValueError as error:
+        raise SystemExit(f"pclr finetune: {error}") from None
+    print(f"task model written to {Path(args.out) / 'task_model.keras'} and .h5")
+
+
+def variant_name(encoder):
+    from pclr_keras.variants import variant_for_input_shape
+
+    return variant_for_input_shape(*encoder.input.shape[1:]).name
+
+
 def build_parser():
     from pclr_keras.variants import VARIANTS
 
@@ -237,6 +273,23 @@ def build_parser():
     pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
                           "'{\"stem_filters\": 16}' (default: the released architecture)")
     pretrain.set_defaults(run=run_pretrain)
+
+    finetune = commands.add_parser(
+        "finetune", help="encoder + heads, trained frozen then unfrozen, saved as Keras")
+    finetune.add_argument("--model", required=True, help="encoder: ours or ml4h's")
+    finetune.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
+    finetune.add_argument("--target", action="append", required=True,
+                          help="label column[:binary|continuous], repeatable (default: binary)")
+    finetune.add_argument("--out", required=True)
+    finetune.add_argument("--filter", help="query selecting training ECGs")
+    finetune.add_argument("--val-filter", help="query selecting validation ECGs")
+    finetune.add_argument("--batch-size", type=int, default=32)
+    finetune.add_argument("--frozen-epochs", type=int, default=5)
+    finetune.add_argument("--unfrozen-epochs", type=int, default=5)
+    finetune.add_argument("--lr", type=float, default=1e-3)
+    finetune.add_argument("--unfrozen-lr", type=float, default=1e-4)
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.set_defaults(run=run_finetune)
 
     demo = commands.add_parser(
         "demo", help="embed a folder of WFDB ECGs and print a summary")

@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from pclr_keras import __version__
 from pclr_keras.io import ECGReadError, iter_records, is_ecg_file

@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from pclr_keras.artifacts import export_encoder
 from pclr_keras.augment import AugmentConfig
