@@ -197,6 +197,27 @@ def variant_name(encoder):
     return variant_for_input_shape(*encoder.input.shape[1:]).name
 
 
+def run_datasets(args):
+    import json
+
+    from pclr_keras.datasets import DatasetError, describe, fetch
+
+    if args.action == "list":
+        print(describe())
+        return 0
+    try:
+        summary = fetch(args.name, args.root, rate=args.rate, include=args.include,
+                        base_url=args.base_url, workers=args.workers,
+                        tensorize_out=args.tensorize_out)
+    except DatasetError as error:
+        raise SystemExit(f"pclr datasets fetch: {error}") from None
+    print(json.dumps(summary, indent=2, default=str))
+    if summary["failures"]:
+        raise SystemExit(f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
+                         "run the same command again to retry them.")
+    return 0
+
+
 def build_parser():
     from pclr_keras.variants import VARIANTS
 
@@ -291,6 +312,18 @@ def build_parser():
     finetune.add_argument("--seed", type=int, default=0)
     finetune.set_defaults(run=run_finetune)
 
+    datasets = commands.add_parser(
+        "datasets", help="download public ECG sets with resume and checksum checks")
+    datasets.add_argument("action", choices=("fetch", "list"))
+    datasets.add_argument("name", nargs="?", help="dataset to fetch (see `pclr datasets list`)")
+    datasets.add_argument("--root", default="datasets", help="download folder (default: datasets)")
+    datasets.add_argument("--rate", type=int, help="sampling rate where a set has several (PTB-XL)")
+    datasets.add_argument("--include", action="append", help="glob of files to get, repeatable")
+    datasets.add_argument("--base-url", help="a mirror of the dataset's files")
+    datasets.add_argument("--workers", type=int, default=4, help="parallel downloads")
+    datasets.add_argument("--tensorize-out", help="tensorize into this folder when complete")
+    datasets.set_defaults(run=run_datasets)
+
     demo = commands.add_parser(
         "demo", help="embed a folder of WFDB ECGs and print a summary")
     demo.add_argument("--data", required=True, help="folder searched for *.hea records")
@@ -305,7 +338,10 @@ def build_parser():
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "datasets" and args.action == "fetch" and not args.name:
+        parser.error("datasets fetch needs a dataset name; see `pclr datasets list`")
     args.run(args)
     return 0
 
