@@ -3,7 +3,6 @@
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 
@@ -30,52 +29,10 @@ def run_export(args):
         print(f"{fmt:<11} {path}")
 
 
-def _write_errors(errors, path):
-    import csv
-
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["source", "problem", "message"])
-        writer.writerows(errors)
-
-
 def run_demo(args):
-    import numpy as np
+    from pclr_keras.demo import run_demo as demo
 
-    from pclr_keras.embedding import embed_files
-    from pclr_keras.variants import get_variant
-
-    data = Path(args.data)
-    if not data.is_dir():
-        raise SystemExit(f"pclr demo: {data} is not a folder of ECG records.")
-    paths = sorted(data.rglob("*.hea"))[: args.limit or None]
-    if not paths:
-        raise SystemExit(f"pclr demo: no WFDB records (*.hea) under {data}.")
-    variant = get_variant(args.variant)
-    encoder = _load_or_build_encoder(args.weights, variant.name, untrained=args.weights is None)
-    start = time.perf_counter()
-    result = embed_files(encoder, paths, variant.name, batch_size=args.batch_size)
-    seconds = time.perf_counter() - start
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "embeddings.npz", sources=np.array(result.sources),
-             embeddings=result.embeddings)
-    _write_errors(result.errors, out / "errors.csv")
-    weights = args.weights or "none: an untrained encoder (shows the pipeline, not PCLR's value)"
-    norms = np.linalg.norm(result.embeddings, axis=1) if len(result.sources) else np.zeros(1)
-    print(f"\nPCLR demo on {data}")
-    print(f"  variant          {variant.name}: {variant.description}")
-    print(f"  weights          {weights}")
-    print(f"  records found    {len(paths)}")
-    print(f"  embedded         {len(result.sources)}")
-    print(f"  rejected         {len(result.errors)} (reasons in {out / 'errors.csv'})")
-    print(f"  representations  {result.embeddings.shape} -> {out / 'embeddings.npz'}")
-    print(f"  L2 norm          median {np.median(norms):.3f}, "
-          f"range {norms.min():.3f}-{norms.max():.3f}")
-    print(f"  throughput       {len(paths) / seconds:.1f} ECGs/s "
-          f"(read + preprocess + embed, {seconds:.1f} s)")
-
+    demo(args.data, args.out, steps=args.steps, limit=args.limit)
 
 def run_tensorize(args):
     from pclr_keras.tensorize import (
@@ -161,12 +118,12 @@ def run_pretrain(args):
     print(f"encoder written to {Path(args.out) / 'PCLR.h5'}, .keras and PCLR/1/")
 
 
-def _parse_targets(specs):
+def _parse_targets(specs, default="binary"):
     """["sex:binary", "age:continuous"] -> {"sex": "binary", "age": "continuous"}."""
     targets = {}
     for spec in specs:
         column, _, kind = spec.partition(":")
-        targets[column] = kind or "binary"
+        targets[column] = kind or default
     return targets
 
 
@@ -216,6 +173,67 @@ def run_datasets(args):
         raise SystemExit(f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
                          "run the same command again to retry them.")
     return 0
+
+
+def run_embed(args):
+    from pclr_keras.embedding import embed, format_summary, parse_shard
+
+    sources = args.data[0] if len(args.data) == 1 else args.data
+    try:
+        summary = embed(args.model, sources, args.out, batch_size=args.batch_size,
+                        shard=parse_shard(args.shard), chunk_size=args.chunk_size,
+                        output_format="csv" if args.csv else None,
+                        patient_id_field=args.patient_id_field)
+    except ValueError as error:
+        raise SystemExit(f"pclr embed: {error}") from None
+    print(format_summary(summary))
+
+
+def _named_tables(specs):
+    """["PCLR=pclr.parquet", "random=r.parquet"] -> {"PCLR": ..., "random": ...}."""
+    tables = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        tables[name if sep else Path(spec).stem] = path if sep else spec
+    return tables
+
+
+def run_probe(args):
+    import pandas as pd
+
+    from pclr_keras.evaluate import probe, retrieval_table, superclass_targets, write_report
+
+    labels = pd.read_csv(args.labels, dtype={"patient_id": str})
+    if args.superclasses:
+        labels = labels.join(superclass_targets(labels, column=args.superclasses))
+    tables = _named_tables(args.embeddings)
+    counts = tuple(int(c) for c in args.label_counts.split(","))
+    try:
+        summary = pd.concat([
+            probe(tables, labels, target, task=kind,
+                  label_counts=counts, repeats=args.repeats, test=args.test,
+                  seed=args.seed, progress=True).summary
+            for target, kind in _parse_targets(args.target, default="auto").items()],
+            ignore_index=True)
+    except ValueError as error:
+        raise SystemExit(f"pclr probe: {error}") from None
+    held_out = labels.query(args.test).ecg_id if isinstance(args.test, str) else None
+    written = write_report(summary, args.out, retrieval=retrieval_table(tables, ecg_ids=held_out))
+    print((Path(args.out) / "probe_results.md").read_text())
+    print("written: " + ", ".join(str(p) for p in written.values()))
+
+
+def run_experiment(args):
+    from pclr_keras.experiment import run_experiment as experiment
+
+    encoders = {"PCLR": args.weights, "random weights": "random"} if args.weights \
+        else {"random weights": "random"}
+    encoders.update(_named_tables(args.encoder or []))
+    counts = tuple(int(c) for c in args.label_counts.split(","))
+    experiment(args.data, args.out, encoders, test=args.test, label_counts=counts,
+               repeats=args.repeats, seed=args.seed,
+               extra=_named_tables(args.extra or []))
+    print((Path(args.out) / "probe_results.md").read_text())
 
 
 def build_parser():
@@ -324,13 +342,59 @@ def build_parser():
     datasets.add_argument("--tensorize-out", help="tensorize into this folder when complete")
     datasets.set_defaults(run=run_datasets)
 
+    embed = commands.add_parser(
+        "embed", help="N x 320 representations of tensorized or raw ECGs (Parquet or CSV)")
+    embed.add_argument("--model", required=True, help="encoder: ours (.h5/.keras) or ml4h's")
+    embed.add_argument("--data", required=True, nargs="+",
+                       help="a `pclr tensorize` folder, or ECG files / folders")
+    embed.add_argument("--out", required=True, help="output .parquet (or .csv); re-run to resume")
+    embed.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
+    embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
+    embed.add_argument("--patient-id-field", default="patient_id",
+                       help="raw files: metadata field holding the patient id")
+    embed.set_defaults(run=run_embed)
+
+    probe = commands.add_parser(
+        "probe", help="linear probes at several label counts, with CIs, table and plot")
+    probe.add_argument("--embeddings", required=True, nargs="+",
+                       help="NAME=FILE tables (Parquet/CSV/NPZ), one per representation")
+    probe.add_argument("--labels", required=True, help="CSV with ecg_id, patient_id, targets")
+    probe.add_argument("--target", required=True, action="append",
+                       help="column[:binary|continuous], repeatable (default: auto)")
+    probe.add_argument("--superclasses", nargs="?", const="diagnostic_superclass",
+                       help="add 0/1 NORM/MI/STTC/CD/HYP columns from this ;-joined column")
+    probe.add_argument("--test", default=None,
+                       help="held-out set: a query such as \"strat_fold >= 9\" "
+                            "(default: 20%% of patients)")
+    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
+    probe.add_argument("--repeats", type=int, default=5)
+    probe.add_argument("--seed", type=int, default=0)
+    probe.add_argument("--out", default="probe_report")
+    probe.set_defaults(run=run_probe)
+
+    experiment = commands.add_parser(
+        "experiment", help="embed with several encoders + features, probe, retrieval, report")
+    experiment.add_argument("--data", required=True, help="a `pclr tensorize` folder")
+    experiment.add_argument("--weights", help="the PCLR encoder to evaluate")
+    experiment.add_argument("--encoder", action="append", help="NAME=PATH more encoders")
+    experiment.add_argument("--extra", action="append", help="NAME=FILE more representations")
+    experiment.add_argument("--test", default="strat_fold >= 9")
+    experiment.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
+    experiment.add_argument("--repeats", type=int, default=5)
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--out", required=True)
+    experiment.set_defaults(run=run_experiment)
+
     demo = commands.add_parser(
-        "demo", help="embed a folder of WFDB ECGs and print a summary")
-    demo.add_argument("--data", required=True, help="folder searched for *.hea records")
-    demo.add_argument("--weights", help="encoder to use (default: untrained)")
-    demo.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
-    demo.add_argument("--limit", type=int, default=0, help="embed at most this many (0: all)")
-    demo.add_argument("--batch-size", type=int, default=64)
+        "demo", help="tensorize, pre-train, embed and probe the sample ECGs in a few minutes")
+    demo.add_argument("--data", default=str(Path("..") / "shared" / "data" / "ptbxl"),
+                      help="the PTB-XL sample folder (default: ../shared/data/ptbxl); "
+                           "without it, a synthetic cohort")
+    demo.add_argument("--steps", type=int, default=150, help="pre-training steps")
+    demo.add_argument("--limit", type=int, default=0,
+                      help="use only this many patients (PTB-XL: those with most ECGs)")
     demo.add_argument("--out", default="pclr_demo", help="output folder (default: pclr_demo)")
     demo.set_defaults(run=run_demo)
     return parser

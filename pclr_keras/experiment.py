@@ -1,0 +1,103 @@
+"""The label-count experiment: representations side by side, one command.
+
+Embeds every tensorized ECG with each encoder given (PCLR weights, the same
+architecture with random weights, any other), adds hand-crafted features,
+then probes each target at each label count on a fixed held-out set and
+scores same-patient retrieval on the held-out patients. Everything lands in
+one folder: the representation tables, `probe_results.csv/.md`, one plot per
+target and `retrieval.csv`.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+from pclr_keras.embedding import embed
+from pclr_keras.evaluate import probe, retrieval_table, superclass_targets, write_report
+from pclr_keras.features import handcrafted_from_tensors
+from pclr_keras.models import build_encoder
+
+PTBXL_TARGETS = {"sex": "binary", "age": "continuous", "NORM": "binary", "MI": "binary",
+                 "STTC": "binary", "CD": "binary", "HYP": "binary"}
+
+
+def experiment_labels(tensors):
+    """`labels.csv` of a tensorized folder, with one 0/1 column per superclass."""
+    labels = pd.read_csv(Path(tensors) / "labels.csv", dtype={"patient_id": str})
+    if "diagnostic_superclass" in labels:
+        labels = labels.join(superclass_targets(labels))
+    return labels
+
+
+def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=0,
+                          batch_size=64, progress=True):
+    """Embeds the tensorized ECGs with each encoder; returns name -> table path/frame.
+
+    Args:
+        tensors: a `pclr tensorize` output folder.
+        out_dir: Path. `<name>.parquet` per encoder goes here (resumable).
+        encoders: dict name -> encoder path, Keras encoder, or "random" (the
+            variant's architecture with seeded random weights).
+        handcrafted: bool. Add per-lead amplitude, rhythm and spectral features.
+    """
+    tables = {}
+    for name, encoder in encoders.items():
+        if isinstance(encoder, str) and encoder == "random":
+            keras.utils.set_random_seed(seed)
+            encoder = build_encoder("pclr")
+        out = Path(out_dir) / f"{_file_name(name)}.parquet"
+        embed(encoder, tensors, out, batch_size=batch_size, progress=progress)
+        tables[name] = out
+    if handcrafted:
+        tables["hand-crafted features"] = handcrafted_from_tensors(tensors, progress=progress)
+    return tables
+
+
+def _file_name(name):
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
+                   test="strat_fold >= 9", label_counts=(50, 100, 250, 500, 1000, 2500, 5000),
+                   repeats=5, seed=0, handcrafted=True, extra=None, progress=True):
+    """Runs the whole comparison and writes the report.
+
+    Args:
+        tensors: a `pclr tensorize` output folder with the target columns.
+        out_dir: str or Path.
+        encoders: dict name -> encoder path, Keras encoder or "random".
+        targets: dict column -> "binary" / "continuous".
+        test: the held-out set (a query on `labels.csv`; PTB-XL: folds 9-10).
+        label_counts, repeats, seed: as `pclr_keras.evaluate.probe`.
+        handcrafted: bool. Include the hand-crafted features baseline.
+        extra: dict name -> representation table (or a `fit_predict`
+            callable, e.g. a network trained from scratch) to add.
+
+    Returns:
+        (summary DataFrame, retrieval DataFrame).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = experiment_labels(tensors)
+    tables = representation_tables(tensors, out_dir, encoders, handcrafted=handcrafted,
+                                   seed=seed, progress=progress)
+    tables.update(extra or {})
+    summaries = []
+    for target, task in targets.items():
+        if target not in labels or labels[target].nunique() < 2:
+            continue
+        result = probe(tables, labels, target, task=task, label_counts=label_counts,
+                       repeats=repeats, test=test, seed=seed, progress=progress)
+        summaries.append(result.summary)
+    summary = pd.concat(summaries, ignore_index=True)
+    held_out = labels.query(test).ecg_id if test else None
+    tables_only = {k: v for k, v in tables.items() if not callable(v)}
+    retrieval = retrieval_table(tables_only, ecg_ids=held_out)
+    write_report(summary, out_dir, retrieval=retrieval)
+    (out_dir / "experiment.json").write_text(json.dumps({
+        "tensors": str(tensors), "test": test, "targets": targets,
+        "label_counts": list(label_counts), "repeats": repeats, "seed": seed,
+        "representations": list(tables)}, indent=2))
+    return summary, retrieval
