@@ -458,7 +458,7 @@ def fetch(name, root, *, rate=None, include=None, base_url=None, workers=4, retr
                    resumed=0, bytes_downloaded=0, extracted=0, failures=[], manifest=None,
                    manifest_rows=0, patients=0, tensorize=None)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     def one(path):
         url = base + urllib.parse.quote(path)

@@ -51,7 +51,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from pclr_keras.io import HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, iter_records
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
@@ -221,51 +221,38 @@ class _TensorizedInput:
         self.ecgs.close()
 
 
-def _read_file(path, variant, reader_options, patient_id_field):
-    """One input file -> (rows, errors). Never raises for bad data.
+def _iter_file(path, variant, reader_options, patient_id_field):
+    """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
 
     rows: (ecg_id, patient_id, source, input path, float32 tensor) per ECG.
+    errors: (source, problem, message); the source is the file as given, or
+    for an ECG of a many-ECG file, the ECG's `file#...` source.
     """
-    rows, errors = [], []
-    try:
-        records = iter_records(path, **reader_options)
-        for record in records:
-            try:
-                tensor = preprocess_ecg(record.signal, record.fs, record.lead_names,
-                                        variant=variant, source=record.source)
-            except ECGValidationError as error:
-                where = record.source if "#" in str(record.source) else str(path)
-                errors.append((where, error.problem, str(error)))
-                continue
-            patient = record.meta.get(patient_id_field) if patient_id_field else None
-            rows.append((_source_id(record.source), "" if patient is None else str(patient),
-                         str(record.source), str(path), tensor))
-    except ECGReadError as error:
-        errors.append((str(path), "unreadable", str(error)))
-    except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
-        errors.append((str(path), "unreadable",
-                       f"{path}: {type(error).__name__}: {error}"))
-    return rows, errors
-
-
-def _iter_file(path, variant, reader_options, patient_id_field):
-    """Like `_read_file` for a file of many ECGs, one ECG at a time."""
     try:
         for record in iter_records(path, **reader_options):
-            rows, errors = [], []
+            source = str(record.source)
             try:
                 tensor = preprocess_ecg(record.signal, record.fs, record.lead_names,
-                                        variant=variant, source=record.source)
-                patient = record.meta.get(patient_id_field) if patient_id_field else None
-                rows.append((_source_id(record.source), "" if patient is None else str(patient),
-                             str(record.source), str(path), tensor))
+                                        variant=variant, source=source)
             except ECGValidationError as error:
-                errors.append((str(record.source), error.problem, str(error)))
-            yield rows, errors
+                yield [], [(source if "#" in source else str(path), error.problem, str(error))]
+                continue
+            patient = record.meta.get(patient_id_field) if patient_id_field else None
+            yield [(_source_id(source), "" if patient is None else str(patient), source,
+                    str(path), tensor)], []
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
         yield [], [(str(path), "unreadable", f"{path}: {type(error).__name__}: {error}")]
+
+
+def _read_file(path, variant, reader_options, patient_id_field):
+    """All of `_iter_file` at once: (rows, errors), for files of one ECG."""
+    rows, errors = [], []
+    for file_rows, file_errors in _iter_file(path, variant, reader_options, patient_id_field):
+        rows += file_rows
+        errors += file_errors
+    return rows, errors
 
 
 class _FileInput:

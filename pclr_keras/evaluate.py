@@ -467,7 +467,7 @@ def probe(representations, labels, target, *, task="auto", label_counts=DEFAULT_
     Subsets are drawn uniformly by ECG from the training side: a patient may
     give several ECGs to a subset, and the folds keep them together.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     labels = read_table(labels)
     if ID not in labels.columns or target not in labels.columns:

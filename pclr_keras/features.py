@@ -222,7 +222,7 @@ def handcrafted_from_tensors(tensors_dir, variant="pclr", *, chunk_size=256, pro
         (pass `prefix=None`: every numeric column but the ids is a feature).
     """
     import h5py
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from pclr_keras.tensorize import SHARD_PATTERN
     from pclr_keras.variants import get_variant

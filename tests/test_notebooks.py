@@ -9,7 +9,8 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # What each notebook must print when it works.
 EXPECTED_OUTPUT = {
-    "quickstart.ipynb": ["(4096, 12) float32 -> (1, 320)", "microvolts", "flat_lead"],
+    "quickstart.ipynb": ["(4096, 12) float32 -> (1, 320)", "microvolts", "flat_lead",
+                         "(200, 320) 42% female", "representation            metric  n_labels"],
     "pretraining.ipynb": ['"patients_with_2_or_more_ecgs": 40', "step  40: held-out loss",
                           "(4, 16)"],
     "finetuning.ipynb": ["unfrozen {", "val_sex_auc", "'sex': array("],
