@@ -31,8 +31,8 @@ How it scales:
   `<out>.summary.json` follow and the parts are removed. Running the same
   job again after it finished returns the stored summary.
 
-`embed_files` is the in-memory variant for a handful of WFDB records (the
-`pclr demo` command).
+`embed_files` runs the same reading pipeline in memory, for a handful of
+files whose representations fit in memory.
 """
 
 import collections

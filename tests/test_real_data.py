@@ -1,13 +1,10 @@
-"""Preprocessing and the demo on the real PTB-XL and LUDB records in ../shared."""
+"""Preprocessing on the real PTB-XL and LUDB records in ../shared."""
 
-import csv
-import shutil
 
 import numpy as np
 import pytest
 
 from conftest import require_shared
-from pclr_keras.cli import main as pclr_main
 from pclr_keras.io import read_wfdb
 from pclr_keras.preprocess import preprocess_ecg
 from pclr_keras.variants import VARIANTS
@@ -68,25 +65,3 @@ def test_no_real_record_is_rejected():
         record = read_wfdb(path)
         preprocess_ecg(record.signal, record.fs, record.lead_names, source=str(path))
     assert len(paths) > 400
-
-
-def test_demo_embeds_real_ecgs_and_reports_a_broken_file(tmp_path, capsys):
-    source = require_shared("data/ptbxl/records100/00000")
-    data = tmp_path / "records"
-    data.mkdir()
-    for record in sorted(source.glob("*.hea"))[:6]:
-        for path in (record, record.with_suffix(".dat")):
-            shutil.copy(path, data)
-    broken = sorted(data.glob("*.dat"))[0]
-    broken.write_bytes(broken.read_bytes()[:1000])  # truncated signal file
-    assert pclr_main(["demo", "--data", str(data), "--variant", "lead_I",
-                      "--out", str(tmp_path / "out")]) == 0
-    printed = capsys.readouterr().out
-    assert "records found    6" in printed and "embedded         5" in printed
-    saved = np.load(tmp_path / "out" / "embeddings.npz")
-    assert saved["embeddings"].shape == (5, 320)
-    assert np.isfinite(saved["embeddings"]).all()
-    with open(tmp_path / "out" / "errors.csv") as f:
-        errors = list(csv.DictReader(f))
-    assert [(row["source"], row["problem"]) for row in errors] == \
-        [(str(broken.with_suffix(".hea")), "unreadable")]
