@@ -53,7 +53,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pclr_keras.io import HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, iter_records
+from pclr_keras.io import (
+    HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, record_id)
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
 
 FORMAT_VERSION = 1
@@ -153,27 +154,13 @@ def _as_list(sources):
 
 def _list_files(sources):
     """Files and folders -> ECG files sorted by path, each once."""
-    from pclr_keras.io import is_ecg_file
-
-    found = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found.extend(p for p in source.rglob("*") if p.is_file() and is_ecg_file(p))
-        else:
-            found.append(source)
     unique, seen = [], set()
-    for path in sorted(found, key=str):
+    for path in find_ecg_files(sources):
         key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             unique.append(path)
     return unique
-
-
-def _source_id(source):
-    """An id unique to the ECG, as `pclr tensorize` gives it: file without suffix (+ `#...`)."""
-    path, sep, part = str(source).partition("#")
-    return str(Path(path).with_suffix("")) + sep + part
 
 
 def _file_size(path):
@@ -238,7 +225,7 @@ def _iter_file(path, variant, reader_options, patient_id_field):
                 yield [], [(source if "#" in source else str(path), error.problem, str(error))]
                 continue
             patient = record.meta.get(patient_id_field) if patient_id_field else None
-            yield [(_source_id(source), "" if patient is None else str(patient), source,
+            yield [(record_id(source), "" if patient is None else str(patient), source,
                     str(path), tensor)], []
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]

@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pclr_keras import __version__
-from pclr_keras.io import ECGReadError, iter_records, is_ecg_file
+from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, record_id
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
 from pclr_keras.variants import ECG_DURATION_S, get_variant
 
@@ -62,13 +62,7 @@ class TensorizeSettings:
 
 def find_inputs(sources):
     """Files and folders -> sorted ECG files (folders are walked)."""
-    found = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            found.extend(p for p in source.rglob("*") if p.is_file() and is_ecg_file(p))
-        else:
-            found.append(source)
-    return [TensorizeInput(str(path)) for path in sorted(found)]
+    return [TensorizeInput(str(path)) for path in find_ecg_files(sources)]
 
 
 def read_manifest(manifest, path_column="path", patient_column="patient_id",
@@ -129,12 +123,6 @@ def _windows(record, mode):
         yield k, record.signal[k * per_window:(k + 1) * per_window]
 
 
-def _source_id(source):
-    """An id unique to the ECG: its file without suffix, plus any `#row=...` part."""
-    path, sep, part = str(source).partition("#")
-    return str(Path(path).with_suffix("")) + sep + part
-
-
 def _file_meta(meta):
     """A reader's metadata as label columns; its own ECG id keeps a distinct name."""
     return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()]
@@ -150,7 +138,7 @@ def _ecg_rows(item, settings):
             if not patient and settings.patient_id_field:
                 patient = str(record.meta.get(settings.patient_id_field) or "")
             base_id = dict(item.labels).get("ecg_id")
-            base_id = _source_id(record.source) if base_id is None else str(base_id)
+            base_id = record_id(record.source) if base_id is None else str(base_id)
             for window, signal in _windows(record, settings.windows):
                 ecg_id = base_id if window == 0 else f"{base_id}#w{window}"
                 try:

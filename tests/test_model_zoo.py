@@ -48,11 +48,11 @@ def test_build_model_functions_compile_and_train(tmp_path):
 def test_get_representations_says_where_weights_go(tmp_path):
     result = run_upstream_snippet("""
         from get_representations import get_representations
-        get_representations([])
+        get_representations([], model_name="c3po_pclr")
     """, tmp_path)
     assert result.returncode != 0
-    assert "No weights file PCLR.h5" in result.stderr
-    assert "git lfs pull --include model_zoo/PCLR/PCLR.h5" in result.stderr
+    assert "No weights file c3po_pclr.h5" in result.stderr
+    assert "git lfs pull --include model_zoo/PCLR/c3po_pclr.h5" in result.stderr
 
 
 def _ecg_dict(rng, samples=2500):

@@ -21,6 +21,23 @@ def is_ecg_file(path):
     return Path(path).suffix.lower() in WFDB_SUFFIXES + HDF5_SUFFIXES + XML_SUFFIXES + NUMPY_SUFFIXES
 
 
+def find_ecg_files(sources):
+    """Files and folders -> the ECG files among them, sorted by path (folders walked)."""
+    found = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found.extend(p for p in source.rglob("*") if p.is_file() and is_ecg_file(p))
+        else:
+            found.append(source)
+    return sorted(found, key=str)
+
+
+def record_id(source):
+    """An id unique to an ECG: its file without suffix, plus any `#row=...` part."""
+    path, sep, part = str(source).partition("#")
+    return str(Path(path).with_suffix("")) + sep + part
+
+
 def iter_records(path, **options):
     """Yields the ECGs in `path`, choosing the reader from its suffix.
 
@@ -53,4 +70,5 @@ def iter_records(path, **options):
                                  "HDF5, MUSE .xml or NumPy .npy/.npz)")
 
 
-__all__ = ["ECGReadError", "ECGRecord", "is_ecg_file", "iter_records", "read_wfdb"]
+__all__ = ["ECGReadError", "ECGRecord", "find_ecg_files", "is_ecg_file", "iter_records",
+           "read_wfdb", "record_id"]
