@@ -335,6 +335,11 @@ class Pretrainer:
     def export(self, name="PCLR"):
         """Writes the encoder (without synchronised BN or head) as `.h5`, `.keras`
         and a TF Serving SavedModel into the output folder."""
-        encoder = build_encoder(self.config.variant, **self.config.encoder)
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")  # artifacts compute in float32
+        try:
+            encoder = build_encoder(self.config.variant, **self.config.encoder)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
         encoder.set_weights(self.encoder.get_weights())
         return export_encoder(encoder, self.out_dir, name=name)

@@ -123,3 +123,32 @@ def test_process_ecg_keeps_ml4h_contract():
             rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="exactly the leads"):
         process_ecg({lead: ecg[lead] for lead in LEADS[:11]})
+
+
+def test_released_weights_load_with_plain_keras_and_match_the_card(tmp_path):
+    """model_zoo/PCLR/PCLR.h5: upstream's README snippet, in a fresh process."""
+    import hashlib
+    import re
+
+    weights = MODEL_ZOO / "PCLR.h5"
+    card = (MODEL_ZOO / "MODEL_CARD.md").read_text()
+    for name in ("PCLR.h5", "PCLR.keras"):
+        digest = hashlib.sha256((MODEL_ZOO / name).read_bytes()).hexdigest()
+        assert re.search(rf"`{re.escape(name)}` {digest}", card), f"{name} hash not in the card"
+    x = np.random.default_rng(0).normal(scale=0.3, size=(2, 4096, 12)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    result = run_upstream_snippet(f"""
+        import sys
+        import numpy as np
+        from tensorflow.keras.models import load_model
+        model = load_model({str(weights)!r})
+        serving = __import__("tensorflow").saved_model.load({str(MODEL_ZOO / "PCLR" / "1")!r})
+        x = np.load("x.npy")
+        np.save("h5.npy", model.predict(x, verbose=0))
+        np.save("serving.npy", serving.signatures["serving_default"](ecg=x)["embed"].numpy())
+        assert not [m for m in sys.modules if m.startswith("pclr_keras")]
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = load_encoder(weights).predict(x, verbose=0)
+    for name in ("h5.npy", "serving.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / name), expected, rtol=1e-4, atol=1e-5)

@@ -144,3 +144,27 @@ def assert_same_update(initial_a, after_a, initial_b, after_b):
         np.testing.assert_allclose(end_a, end_b, rtol=1e-3, atol=5e-5)
         moved = max(moved, float(np.abs(end_a - start_a).max()))
     assert moved > 1e-2
+
+
+OPTIONS = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training import PretrainConfig, Pretrainer
+    config = PretrainConfig(batch_size=8, steps=2, encoder=json.loads(sys.argv[3]),
+                            mixed_precision=sys.argv[2] == "mixed", jit_compile=sys.argv[2] == "xla")
+    result = Pretrainer(config, TensorizedECGs(sys.argv[1]), sys.argv[4]).fit(progress=False)
+    exported = tf.keras.models.load_model(sys.argv[4] + "/PCLR.h5")
+    print(json.dumps([result["train"]["loss"], exported.layers[1].dtype_policy.name]))
+""")
+
+
+@pytest.mark.parametrize("option", ["mixed", "xla"])
+def test_mixed_precision_and_xla_train_and_export_float32(synthetic_tensors, tmp_path, option):
+    result = subprocess.run(
+        [sys.executable, "-c", OPTIONS, str(synthetic_tensors), option,
+         json.dumps(NARROW_ENCODER), str(tmp_path)],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loss, policy = json.loads(result.stdout.splitlines()[-1])
+    assert np.isfinite(loss) and policy == "float32"
