@@ -18,6 +18,12 @@ _EXPORTS = {
     "pclr_keras.losses": ("nt_xent", "pair_accuracy", "simclr_accuracy", "simclr_loss"),
     "pclr_keras.upstream": ("load_upstream",),
     "pclr_keras.artifacts": ("export_encoder", "load_encoder"),
+    "pclr_keras.tensorize": ("tensorize",),
+    "pclr_keras.data": ("TensorizedECGs",),
+    "pclr_keras.training": ("PretrainConfig", "Pretrainer"),
+    "pclr_keras.embedding": ("embed",),
+    "pclr_keras.evaluate": ("probe", "retrieval"),
+    "pclr_keras.finetune": ("FinetuneConfig", "finetune"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
