@@ -37,7 +37,6 @@ files whose representations fit in memory.
 
 import collections
 import concurrent.futures
-import csv
 import dataclasses
 import hashlib
 import json
@@ -55,6 +54,7 @@ from tqdm import tqdm
 
 from pclr_keras.io import (
     HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, record_id)
+from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
 
 FORMAT_VERSION = 1
@@ -479,22 +479,6 @@ def _concatenate(part_paths, out, fmt, dim, metadata):
     return written, errors
 
 
-def _write_errors(errors, path):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["source", "problem", "message"])
-        writer.writerows(errors)
-    os.replace(tmp, path)
-
-
-def _write_json(payload, path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-
-
 def _finished(out, job):
     """The stored summary of this very job if it already ran to the end, else None."""
     _, errors_path, summary_path = _paths(out)
@@ -651,14 +635,14 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         }
         embedded, errors = _concatenate(part_paths, out, fmt, dim,
                                         {"pclr_summary": json.dumps(summary)})
-        _write_errors(errors, errors_path)
+        write_errors(errors, errors_path)
         seconds = time.perf_counter() - began
         summary.update(
             ecgs_found=embedded + len(errors), embedded=embedded,
             rejected=dict(sorted(Counter(problem for _, problem, _ in errors).items())),
             seconds=round(seconds, 3),
             ecgs_per_second=round((embedded + len(errors)) / seconds, 2) if seconds else None)
-        _write_json(summary, summary_path)
+        write_json(summary_path, summary)
         if not keep_parts:
             shutil.rmtree(parts_dir, ignore_errors=True)
         return summary

@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pclr_keras import __version__
+from pclr_keras.atomic import replacing, write_errors, write_json
 from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, record_id
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
 from pclr_keras.variants import ECG_DURATION_S, get_variant
@@ -204,9 +205,8 @@ def _is_complete(path, digest):
 
 
 def _write_csv(frame, path):
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _merge(out_dir, shard_paths, planned_errors):
@@ -243,8 +243,7 @@ def _merge(out_dir, shard_paths, planned_errors):
     index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
         ["patient_id", "shard", "row"], kind="stable")
     _write_csv(index, out_dir / "index.csv")
-    _write_csv(pd.DataFrame(errors, columns=["source", "problem", "message"]),
-               out_dir / "errors.csv")
+    write_errors(errors, out_dir / "errors.csv")
     ecgs_per_patient = table.loc[table.patient_id != "", "patient_id"].value_counts()
     summary = {
         "ecgs_found": ecgs_found,
@@ -255,9 +254,7 @@ def _merge(out_dir, shard_paths, planned_errors):
         "patients_with_2_or_more_ecgs": int((ecgs_per_patient >= 2).sum()),
         "shards": [p.name for p in shard_paths],
     }
-    tmp = out_dir / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, out_dir / "summary.json")
+    write_json(out_dir / "summary.json", summary)
     return summary
 
 

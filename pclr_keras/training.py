@@ -24,6 +24,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from pclr_keras.artifacts import export_encoder
+from pclr_keras.atomic import write_json
 from pclr_keras.augment import AugmentConfig
 from pclr_keras.data import labelled_dataset, pretraining_dataset, steps_per_epoch
 from pclr_keras.losses import TEMPERATURE, nt_xent, pair_accuracy
@@ -291,7 +292,7 @@ class Pretrainer:
                     self._checkpoint(step, history)
         if self.validation is not None and history["validation"][-1]["step"] != self.total_steps:
             history["validation"].append({"step": self.total_steps, **self.evaluate(self.validation)})
-            self._write_json("history.json", history)
+            write_json(self.out_dir / "history.json", history)
         self.export()
         final = history["train"][-1] if history["train"] else {}
         return {"train": final, "validation": history["validation"]}
@@ -318,19 +319,14 @@ class Pretrainer:
 
     def _checkpoint(self, step, history):
         self.manager.save(checkpoint_number=step)
-        self._write_json("history.json", history)
+        write_json(self.out_dir / "history.json", history)
 
     def _save_config(self):
-        self._write_json("config.json", dataclasses.asdict(self.config))
+        write_json(self.out_dir / "config.json", dataclasses.asdict(self.config))
 
     def _load_history(self):
         path = self.out_dir / "history.json"
         return json.loads(path.read_text()) if path.exists() else {"train": [], "validation": []}
-
-    def _write_json(self, name, payload):
-        tmp = self.out_dir / f".{name}.tmp"
-        tmp.write_text(json.dumps(payload, indent=2, default=float))
-        tmp.replace(self.out_dir / name)
 
     def export(self, name="PCLR"):
         """Writes the encoder (without synchronised BN or head) as `.h5`, `.keras`
