@@ -24,6 +24,7 @@ _EXPORTS = {
     "pclr_keras.embedding": ("embed",),
     "pclr_keras.evaluate": ("probe", "retrieval"),
     "pclr_keras.finetune": ("FinetuneConfig", "finetune"),
+    "pclr_keras.scratch": ("ScratchBaseline", "ScratchConfig"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

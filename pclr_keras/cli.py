@@ -1,6 +1,7 @@
 """The `pclr` command: parse arguments, then one call per subcommand."""
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -88,7 +89,6 @@ def _strategy(name):
 
 
 def run_pretrain(args):
-    import json
 
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
@@ -155,7 +155,6 @@ def variant_name(encoder):
 
 
 def run_datasets(args):
-    import json
 
     from pclr_keras.datasets import DatasetError, describe, fetch
 
@@ -230,9 +229,19 @@ def run_experiment(args):
         else {"random weights": "random"}
     encoders.update(_named_tables(args.encoder or []))
     counts = tuple(int(c) for c in args.label_counts.split(","))
+    scratch = None
+    if args.scratch:
+        from pclr_keras.scratch import ScratchConfig
+
+        try:
+            scratch = ScratchConfig(**json.loads(args.scratch_config))
+        except (TypeError, ValueError) as error:
+            raise SystemExit(f"pclr experiment: --scratch-config: {error}") from None
     experiment(args.data, args.out, encoders, test=args.test, label_counts=counts,
                repeats=args.repeats, seed=args.seed,
-               extra=_named_tables(args.extra or []))
+               extra=_named_tables(args.extra or []), scratch=scratch,
+               scratch_label_counts=tuple(int(c) for c in args.scratch_label_counts.split(",")),
+               scratch_repeats=args.scratch_repeats)
     print((Path(args.out) / "probe_results.md").read_text())
 
 
@@ -384,6 +393,13 @@ def build_parser():
     experiment.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
     experiment.add_argument("--repeats", type=int, default=5)
     experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--scratch", action="store_true",
+                            help="add a network trained from scratch on each training subset "
+                                 "(slow on a CPU: minutes per subset)")
+    experiment.add_argument("--scratch-label-counts", default="50,250,1000")
+    experiment.add_argument("--scratch-repeats", type=int, default=1)
+    experiment.add_argument("--scratch-config", default="{}",
+                            help='ScratchConfig overrides as JSON, e.g. \'{"max_steps": 300}\'')
     experiment.add_argument("--out", required=True)
     experiment.set_defaults(run=run_experiment)
 

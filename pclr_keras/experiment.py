@@ -8,6 +8,7 @@ one folder: the representation tables, `probe_results.csv/.md`, one plot per
 target and `retrieval.csv`.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,17 +16,20 @@ import keras
 import pandas as pd
 
 from pclr_keras.embedding import embed
-from pclr_keras.evaluate import probe, retrieval_table, superclass_targets, write_report
+from pclr_keras.evaluate import (load_representation, probe, retrieval_table,
+                                 superclass_targets, write_report)
 from pclr_keras.features import handcrafted_from_tensors
 from pclr_keras.models import build_encoder
+from pclr_keras.scratch import ScratchBaseline
 
 PTBXL_TARGETS = {"sex": "binary", "age": "continuous", "NORM": "binary", "MI": "binary",
                  "STTC": "binary", "CD": "binary", "HYP": "binary"}
+SCRATCH = "supervised from scratch"
 
 
 def experiment_labels(tensors):
     """`labels.csv` of a tensorized folder, with one 0/1 column per superclass."""
-    labels = pd.read_csv(Path(tensors) / "labels.csv", dtype={"patient_id": str})
+    labels = pd.read_csv(Path(tensors) / "labels.csv", dtype={"ecg_id": str, "patient_id": str})
     if "diagnostic_superclass" in labels:
         labels = labels.join(superclass_targets(labels))
     return labels
@@ -61,7 +65,8 @@ def _file_name(name):
 
 def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
                    test="strat_fold >= 9", label_counts=(50, 100, 250, 500, 1000, 2500, 5000),
-                   repeats=5, seed=0, handcrafted=True, extra=None, progress=True):
+                   repeats=5, seed=0, handcrafted=True, extra=None, scratch=None,
+                   scratch_label_counts=(50, 250, 1000), scratch_repeats=1, progress=True):
     """Runs the whole comparison and writes the report.
 
     Args:
@@ -73,7 +78,13 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
         label_counts, repeats, seed: as `pclr_keras.evaluate.probe`.
         handcrafted: bool. Include the hand-crafted features baseline.
         extra: dict name -> representation table (or a `fit_predict`
-            callable, e.g. a network trained from scratch) to add.
+            callable) to add.
+        scratch: a `ScratchConfig` to add "supervised from scratch": the
+            encoder architecture trained on each training subset's labels
+            (see `pclr_keras.scratch`); None leaves it out.
+        scratch_label_counts, scratch_repeats: its own, smaller grid (one
+            network per subset is costly on a CPU). Its subsets are the
+            linear probes' subsets of the same count and repeat.
 
     Returns:
         (summary DataFrame, retrieval DataFrame).
@@ -84,6 +95,13 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
     tables = representation_tables(tensors, out_dir, encoders, handcrafted=handcrafted,
                                    seed=seed, progress=progress)
     tables.update(extra or {})
+    if scratch is not None:
+        baseline = ScratchBaseline(tensors, scratch, cache_dir=out_dir / "scratch_predictions")
+        # The probes only use ECGs every table has; the scratch rows must see the same.
+        common = set(labels.ecg_id)
+        for table in tables.values():
+            if not callable(table):
+                common &= set(load_representation(table).ecg_id)
     summaries = []
     for target, task in targets.items():
         if target not in labels or labels[target].nunique() < 2:
@@ -91,6 +109,11 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
         result = probe(tables, labels, target, task=task, label_counts=label_counts,
                        repeats=repeats, test=test, seed=seed, progress=progress)
         summaries.append(result.summary)
+        if scratch is not None:
+            result = probe({SCRATCH: baseline}, labels[labels.ecg_id.isin(common)], target,
+                           task=task, label_counts=scratch_label_counts,
+                           repeats=scratch_repeats, test=test, seed=seed, progress=progress)
+            summaries.append(result.summary)
     summary = pd.concat(summaries, ignore_index=True)
     held_out = labels.query(test).ecg_id if test else None
     tables_only = {k: v for k, v in tables.items() if not callable(v)}
@@ -99,5 +122,8 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
     (out_dir / "experiment.json").write_text(json.dumps({
         "tensors": str(tensors), "test": test, "targets": targets,
         "label_counts": list(label_counts), "repeats": repeats, "seed": seed,
-        "representations": list(tables)}, indent=2))
+        "representations": list(tables) + ([SCRATCH] if scratch is not None else []),
+        "scratch": None if scratch is None else dict(
+            dataclasses.asdict(scratch), label_counts=list(scratch_label_counts),
+            repeats=scratch_repeats)}, indent=2))
     return summary, retrieval
