@@ -136,7 +136,9 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1):
             continue
         encoder.trainable = trainable  # frozen: batch norm runs in inference mode
         _compile(model, config.targets, rate)
-        fitted = model.fit(train, validation_data=val, epochs=epochs, verbose=verbose)
+        # The dataset shuffles itself; `shuffle=False` only stops Keras warning about it.
+        fitted = model.fit(train, validation_data=val, epochs=epochs, shuffle=False,
+                           verbose=verbose)
         history[phase] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
