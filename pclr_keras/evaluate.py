@@ -738,6 +738,16 @@ def _cell(row):
     return f"{row['mean']:.3f}"
 
 
+def _fewer_repeats(table):
+    """Lines naming representations fitted on fewer subsets than the header says."""
+    most = table.groupby("n_labels")["repeats"].transform("max")
+    lines = []
+    for name, rows in table[table["repeats"] < most].groupby("representation", sort=False):
+        lines += [f"Fewer repeats for {name}: " + ", ".join(
+            f"{int(r.n_labels)}: {int(r.repeats)}" for r in rows.itertuples()) + ".", ""]
+    return lines
+
+
 def markdown_report(summary, metric_names=None, retrieval=None):
     """The Markdown of `write_report`: per target and metric, representation x label count."""
     metrics = _metric_selection(summary, metric_names)
@@ -757,6 +767,7 @@ def markdown_report(summary, metric_names=None, retrieval=None):
                       f" patients; repeats per count: "
                       + ", ".join(f"{n}: {int(table[table.n_labels == n].repeats.max())}"
                                   for n in counts), "",
+                      *_fewer_repeats(table),
                       "| representation | " + " | ".join(str(n) for n in counts) + " |",
                       "|---|" + "---|" * len(counts)]
             for representation, rows in table.groupby("representation", sort=False):

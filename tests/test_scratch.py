@@ -121,7 +121,9 @@ def test_experiment_adds_scratch_rows_on_the_probes_subsets(synthetic_tensors, t
                    repeats=1, test=HELD_OUT, bootstrap=0)
     assert seen[0][1] == list(linear.splits[0]["train_ecg_ids"])
     assert seen[0][2] == list(linear.splits[0]["test_ecg_ids"])
-    assert (out / "probe_results.md").read_text().count(SCRATCH) >= 2
+    report = (out / "probe_results.md").read_text()
+    assert report.count(SCRATCH) >= 2
+    assert f"Fewer repeats for {SCRATCH}: 20: 1." in report   # the header says 2
     recorded = json.loads((out / "experiment.json").read_text())
     assert SCRATCH in recorded["representations"]
     assert recorded["scratch"]["max_steps"] == FAST.max_steps
