@@ -89,7 +89,6 @@ def _strategy(name):
 
 
 def run_pretrain(args):
-
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
 
@@ -155,7 +154,6 @@ def variant_name(encoder):
 
 
 def run_datasets(args):
-
     from pclr_keras.datasets import DatasetError, describe, fetch
 
     if args.action == "list":

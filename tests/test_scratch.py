@@ -128,3 +128,11 @@ def test_experiment_adds_scratch_rows_on_the_probes_subsets(synthetic_tensors, t
     assert SCRATCH in recorded["representations"]
     assert recorded["scratch"]["max_steps"] == FAST.max_steps
     assert recorded["scratch"]["label_counts"] == [20]
+
+
+def test_cli_refuses_an_unknown_scratch_setting(tmp_path):
+    from pclr_keras.cli import main as pclr_main
+
+    with pytest.raises(SystemExit, match="--scratch-config.*max_step"):
+        pclr_main(["experiment", "--data", str(tmp_path), "--out", str(tmp_path / "out"),
+                   "--scratch", "--scratch-config", '{"max_step": 300}'])
