@@ -20,7 +20,11 @@ setup(
         "h5py>=3.8",
         "numpy>=1.24",
         "pandas>=2.0",
+        "pyarrow>=12",  # Parquet: pclr embed's default output, probe tables
         "scikit-learn>=1.3",
+        "scipy>=1.10",  # hand-crafted features: filters, spectra
+        "threadpoolctl>=3.1",  # probes cap BLAS threads while folds run in parallel
+        "matplotlib>=3.7",  # probe plots
         "wfdb>=4.1",
         "defusedxml>=0.7",  # MUSE XML comes from outside: no entity tricks
         "tqdm>=4.60",

@@ -1,0 +1,156 @@
+"""The README is the contract: its `pclr` commands parse, and its subcommands run.
+
+Every `pclr ...` line in the project's Markdown must be accepted by the parser
+(a renamed or removed flag fails here, not for a user), and embed, probe and
+finetune run through the `pclr` entry point on a small tensorized cohort.
+export, tensorize, pretrain, experiment and demo run through it in their own
+test modules.
+"""
+
+import re
+import shlex
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import NARROW_ENCODER
+from pclr_keras.artifacts import export_encoder
+from pclr_keras.cli import build_parser
+from pclr_keras.cli import main as pclr_main
+from pclr_keras.models import build_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "model_zoo").rglob("*.md")),
+             ROOT / "benchmarks" / "README.md"]
+
+
+def shell_lines(block):
+    """A bash block's commands: continuation lines joined, quoted newlines kept inside."""
+    lines, pending = [], ""
+    for line in block.replace("\\\n", " ").splitlines():
+        pending = f"{pending}\n{line}" if pending else line
+        try:
+            shlex.split(pending, comments=True)
+        except ValueError:  # a quote is still open: the command goes on
+            continue
+        lines.append(pending)
+        pending = ""
+    return lines
+
+
+def pclr_commands(markdown):
+    """argv lists of the `pclr` invocations in a Markdown text's bash blocks."""
+    for block in re.findall(r"```bash\n(.*?)```", markdown, re.S):
+        for line in shell_lines(block):
+            tokens = shlex.split(line, comments=True)
+            segment = []
+            for token in tokens + ["&&"]:
+                if token not in ("&&", "||", ";", "|"):
+                    segment.append(token)
+                    continue
+                words = [t for t in segment if not re.match(r"^[A-Z_]+=", t)]
+                if words and words[0] == "pclr":
+                    yield words[1:]
+                segment = []
+
+
+def test_every_documented_pclr_command_parses():
+    commands = [(doc, argv) for doc in DOCUMENTS for argv in pclr_commands(doc.read_text())]
+    documented = {argv[0] for _, argv in commands}
+    assert {"demo", "tensorize", "pretrain", "embed", "probe", "experiment", "finetune",
+            "datasets", "export"} <= documented
+    parser = build_parser()
+    for doc, argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"{doc.relative_to(ROOT)}: `pclr {' '.join(argv)}` is refused "
+                        "by the parser")
+
+
+def test_command_extraction_handles_chains_comments_and_quoted_newlines():
+    markdown = ("```bash\npip install x && pclr demo\n"
+                "pclr embed --data a/ --out b.csv --shard 0/4   # machine 1 of 4\n"
+                "TF_CONFIG='{\"a\": 1,\n \"b\": 2}' \\\n  pclr pretrain --data d --out o\n```\n")
+    assert list(pclr_commands(markdown)) == [
+        ["demo"], ["embed", "--data", "a/", "--out", "b.csv", "--shard", "0/4"],
+        ["pretrain", "--data", "d", "--out", "o"]]
+
+
+def test_renamed_flag_is_caught():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["embed", "--model", "m.h5", "--data", "d", "--output", "x"])
+
+
+def console_script():
+    """The `pclr` script pip installed beside this Python (PATH may not hold it)."""
+    pclr = shutil.which("pclr", path=sysconfig.get_path("scripts"))
+    assert pclr, "the `pclr` console script is not installed (pip install -e .)"
+    return pclr
+
+
+def test_installed_console_script_lists_the_datasets():
+    pclr = console_script()
+    result = subprocess.run([pclr, "datasets", "list"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert {line.split(":")[0] for line in result.stdout.splitlines()} >= {"ptbxl", "ludb"}
+
+
+@pytest.fixture(scope="module")
+def narrow_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    paths = {}
+    for seed, name in enumerate(("pretrained", "random")):
+        keras.utils.set_random_seed(seed)
+        paths[name] = export_encoder(build_encoder("pclr", **NARROW_ENCODER), out,
+                                     name=name, formats=("h5",))["h5"]
+    return paths
+
+
+def test_embed_probe_and_finetune_through_the_cli(narrow_models, synthetic_tensors, tmp_path,
+                                                  capsys):
+    # pclr embed, as the README writes it, by the installed console script.
+    pclr = console_script()
+    tables = {}
+    for name, model in narrow_models.items():
+        tables[name] = tmp_path / f"{name}.parquet"
+        result = subprocess.run([pclr, "embed", "--model", str(model), "--data",
+                                 str(synthetic_tensors), "--out", str(tables[name])],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    labels = pd.read_csv(synthetic_tensors / "labels.csv", dtype={"patient_id": str})
+    rows = pd.read_parquet(tables["pretrained"])
+    assert sorted(rows.ecg_id.astype(str)) == sorted(labels.ecg_id.astype(str))
+    assert rows.filter(like="embed_").shape == (len(labels), 16)
+
+    # pclr probe, with two representations and a query as the held-out set.
+    report = tmp_path / "report"
+    assert pclr_main(["probe", "--embeddings", f"PCLR={tables['pretrained']}",
+                      f"random={tables['random']}", "--labels",
+                      str(synthetic_tensors / "labels.csv"), "--target", "sex",
+                      "--target", "age:continuous", "--test", "patient_id >= 'P0036'",
+                      "--label-counts", "20,40", "--repeats", "2", "--out", str(report)]) == 0
+    results = pd.read_csv(report / "probe_results.csv")
+    assert set(results.representation) == {"PCLR", "random"}
+    assert set(results.target) == {"sex", "age"}
+    assert "## sex: AUROC" in capsys.readouterr().out
+    assert (report / "retrieval.csv").is_file()
+
+    # pclr finetune: a plain Keras task model with one output per target.
+    task = tmp_path / "task"
+    assert pclr_main(["finetune", "--model", str(narrow_models["pretrained"]), "--data",
+                      str(synthetic_tensors), "--target", "sex:binary", "--target",
+                      "age:continuous", "--filter", "patient_id < 'P0036'", "--val-filter",
+                      "patient_id >= 'P0036'", "--out", str(task), "--batch-size", "16",
+                      "--frozen-epochs", "1", "--unfrozen-epochs", "1"]) == 0
+    model = keras.models.load_model(task / "task_model.keras")
+    outputs = model.predict(np.zeros((2, 4096, 12), np.float32), verbose=0)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else list(outputs.values())
+    assert sorted(o.shape for o in outputs) == [(2, 1), (2, 1)]
