@@ -84,13 +84,15 @@ def _lead_labels(waveforms, signal):
 
 
 def _is_xli(waveforms):
-    method = waveforms.get("compression") or waveforms.get("compressmethod") or ""
+    method = (waveforms.get("compression") or waveforms.get("compressmethod") or "").strip()
     flag = waveforms.get("compressflag")
     if flag is not None and flag.strip().lower() != "true":
         return False
-    if method and method.upper() != "XLI":
+    if method.upper() in ("", "NONE", "UNCOMPRESSED"):
+        return False
+    if method.upper() != "XLI":
         raise ValueError(f"compression {method!r} is not supported (XLI or none)")
-    return method.upper() == "XLI"
+    return True
 
 
 def _decode_channels(waveforms, samples_per_channel, labels, source):
