@@ -55,7 +55,8 @@ def run_tensorize(args):
     settings = TensorizeSettings(
         variants=tuple(args.variants.split(",")), windows=args.windows,
         patient_id_field=args.patient_id_field or "",
-        reader_options=tuple(sorted(reader_options.items())))
+        reader_options=tuple(sorted(reader_options.items())),
+        max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads)
     summary = tensorize(inputs, args.out, settings, planned_errors=planned,
                         shard_size=args.shard_size, workers=args.workers)
     out = Path(args.out)
@@ -63,6 +64,9 @@ def run_tensorize(args):
     print(f"  ECGs found        {summary['ecgs_found']}")
     print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
           f"labels.csv, index.csv)")
+    if summary["flagged"]:
+        print(f"  flagged           {summary['flagged']} with 1-2 flat leads (tensorized; "
+              "listed in labels.csv `quality`; --filter 'quality.isna()' leaves them out)")
     rejected = sum(summary["rejected"].values())
     reasons = ", ".join(f"{n} {problem}" for problem, n in summary["rejected"].items())
     print(f"  rejected          {rejected}" + (f"  ({reasons}; see errors.csv)" if rejected else ""))
@@ -288,6 +292,9 @@ def build_parser():
     tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
     tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
     tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
+    tensorize.add_argument("--strict", action="store_true",
+                           help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
+                                "flat leads, listed in the `quality` column)")
     tensorize.set_defaults(run=run_tensorize)
 
     pretrain = commands.add_parser(
