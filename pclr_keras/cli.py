@@ -178,13 +178,15 @@ def run_datasets(args):
 
 def run_embed(args):
     from pclr_keras.embedding import embed, format_summary, parse_shard
+    from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
     sources = args.data[0] if len(args.data) == 1 else args.data
     try:
         summary = embed(args.model, sources, args.out, batch_size=args.batch_size,
                         shard=parse_shard(args.shard), chunk_size=args.chunk_size,
                         output_format="csv" if args.csv else None,
-                        patient_id_field=args.patient_id_field)
+                        patient_id_field=args.patient_id_field,
+                        max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS)
     except ValueError as error:
         raise SystemExit(f"pclr embed: {error}") from None
     print(format_summary(summary))
@@ -366,6 +368,9 @@ def build_parser():
     embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
     embed.add_argument("--batch-size", type=int, default=64)
     embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
+    embed.add_argument("--strict", action="store_true",
+                       help="raw files: reject an ECG with any flat lead (default: embed ECGs "
+                            "with 1-2 flat leads, listed in the `quality` column)")
     embed.add_argument("--patient-id-field", default="patient_id",
                        help="raw files: metadata field holding the patient id")
     embed.set_defaults(run=run_embed)

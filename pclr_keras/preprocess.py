@@ -80,6 +80,13 @@ def normalize_lead_name(name):
     return _STANDARD_BY_LOWERCASE.get(key, stripped)
 
 
+def quality_flags(flat_leads):
+    """The `quality` column of an ECG: "" when clean, else e.g. "flat:V1,V2"."""
+    rank = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
+    leads = sorted(set(flat_leads), key=lambda lead: (rank.get(lead, len(rank)), lead))
+    return f"flat:{','.join(leads)}" if leads else ""
+
+
 def resample_linear(signals, length):
     """Stretches signals to `length` samples by linear interpolation.
 

@@ -26,8 +26,9 @@ from tqdm import tqdm
 from pclr_keras import __version__
 from pclr_keras.atomic import replacing, write_errors, write_json
 from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, record_id
-from pclr_keras.preprocess import TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg
-from pclr_keras.variants import ECG_DURATION_S, STANDARD_LEADS, get_variant
+from pclr_keras.preprocess import (
+    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
+from pclr_keras.variants import ECG_DURATION_S, get_variant
 
 SHARD_PATTERN = "shard-{:05d}.h5"
 # Columns tensorize writes itself; a manifest's `ecg_id` becomes the ECG's id.
@@ -129,13 +130,6 @@ def _file_meta(meta):
     """A reader's metadata as label columns; its own ECG id keeps a distinct name."""
     return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()
             if key != "median_beats"]
-
-
-def quality_flags(flat_leads):
-    """The `quality` column of an ECG: "" when clean, else e.g. "flat:V1,V2"."""
-    rank = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
-    leads = sorted(set(flat_leads), key=lambda lead: (rank.get(lead, len(rank)), lead))
-    return f"flat:{','.join(leads)}" if leads else ""
 
 
 def preprocess_for_variants(record, signal, variants, max_flat_leads):
