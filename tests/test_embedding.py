@@ -297,3 +297,38 @@ def test_memory_holds_a_few_batches_not_the_archive(encoder, synthetic_tensors, 
         tracemalloc.stop()
     assert peak < 122 * ecg_bytes / 3, f"peak {peak / 1e6:.1f} MB"
     shutil.rmtree(tmp_path)
+
+
+def test_folder_mixing_every_format_tensorizes_and_embeds(encoder, tmp_path):
+    from pclr_keras.cli import main as pclr_main
+    from conftest import require_shared
+
+    clinical, sph = require_shared("data/clinical"), require_shared("data/sph")
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    write_wfdb(folder, "wfdb_record", ecg_like(seed=4))
+    shutil.copy(sph / "SPH00001.h5", folder)
+    names = {"muse_xml/egm_muse-sinus.xml": "muse.xml",
+             "philips_xml/129DYPRG.XML": "philips_103.XML",
+             "philips_xml/ad4d3d80-d165_1-04_orig.xml": "philips_104.xml",
+             "hl7_aecg/Example_aECG.xml": "aecg_hl7.xml",
+             "hl7_aecg/ad4d3d80-d165_1-04_converted.xml": "aecg_philips.xml",
+             "dicom/waveform_ecg.dcm": "dicom_ecg"}  # DICOM without a suffix
+    for source, name in names.items():
+        shutil.copy(clinical / source, folder / name)
+    out = tmp_path / "tensors"
+    assert pclr_main(["tensorize", str(folder), "--out", str(out), "--workers", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    errors = pd.read_csv(out / "errors.csv")
+    assert summary["tensorized"] == 8 and summary["rejected"] == {}, errors.message.tolist()
+    labels = pd.read_csv(out / "labels.csv")
+    assert labels.loc[labels.ecg_id.str.endswith("dicom_ecg"), "patient_id"].isna().all()
+    assert set(labels.file_ecg_id.dropna()) >= {"61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"}
+
+    from_raw = embed(encoder, [folder], tmp_path / "raw.parquet", progress=False)
+    from_tensors = embed(encoder, out, tmp_path / "tensors.parquet", progress=False)
+    assert from_raw["embedded"] == from_tensors["embedded"] == 8
+    raw, tensors = read_output(tmp_path / "raw.parquet"), read_output(tmp_path / "tensors.parquet")
+    assert raw.ecg_id.tolist() == sorted(tensors.ecg_id)
+    np.testing.assert_allclose(vectors(raw), vectors(tensors.sort_values("ecg_id")),
+                               atol=ATOL, rtol=ATOL)
