@@ -26,7 +26,9 @@ setup(
         "threadpoolctl>=3.1",  # probes cap BLAS threads while folds run in parallel
         "matplotlib>=3.7",  # probe plots
         "wfdb>=4.1",
-        "defusedxml>=0.7",  # MUSE XML comes from outside: no entity tricks
+        "defusedxml>=0.7",  # XML exports come from outside: no entity tricks
+        "sierraecg>=0.4,<0.5",  # Philips XLI decoder (pure Python; uses sierraecg.xli)
+        "pydicom>=2.1",  # DICOM ECG waveforms (pure Python, no dependencies)
         "tqdm>=4.60",
     ],
     extras_require={

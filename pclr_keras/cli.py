@@ -55,7 +55,8 @@ def run_tensorize(args):
     settings = TensorizeSettings(
         variants=tuple(args.variants.split(",")), windows=args.windows,
         patient_id_field=args.patient_id_field or "",
-        reader_options=tuple(sorted(reader_options.items())))
+        reader_options=tuple(sorted(reader_options.items())),
+        max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads)
     summary = tensorize(inputs, args.out, settings, planned_errors=planned,
                         shard_size=args.shard_size, workers=args.workers)
     out = Path(args.out)
@@ -63,6 +64,9 @@ def run_tensorize(args):
     print(f"  ECGs found        {summary['ecgs_found']}")
     print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
           f"labels.csv, index.csv)")
+    if summary["flagged"]:
+        print(f"  flagged           {summary['flagged']} with 1-2 flat leads (tensorized; "
+              "listed in labels.csv `quality`; --filter 'quality.isna()' leaves them out)")
     rejected = sum(summary["rejected"].values())
     reasons = ", ".join(f"{n} {problem}" for problem, n in summary["rejected"].items())
     print(f"  rejected          {rejected}" + (f"  ({reasons}; see errors.csv)" if rejected else ""))
@@ -174,13 +178,15 @@ def run_datasets(args):
 
 def run_embed(args):
     from pclr_keras.embedding import embed, format_summary, parse_shard
+    from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
     sources = args.data[0] if len(args.data) == 1 else args.data
     try:
         summary = embed(args.model, sources, args.out, batch_size=args.batch_size,
                         shard=parse_shard(args.shard), chunk_size=args.chunk_size,
                         output_format="csv" if args.csv else None,
-                        patient_id_field=args.patient_id_field)
+                        patient_id_field=args.patient_id_field,
+                        max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS)
     except ValueError as error:
         raise SystemExit(f"pclr embed: {error}") from None
     print(format_summary(summary))
@@ -288,6 +294,9 @@ def build_parser():
     tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
     tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
     tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
+    tensorize.add_argument("--strict", action="store_true",
+                           help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
+                                "flat leads, listed in the `quality` column)")
     tensorize.set_defaults(run=run_tensorize)
 
     pretrain = commands.add_parser(
@@ -359,6 +368,9 @@ def build_parser():
     embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
     embed.add_argument("--batch-size", type=int, default=64)
     embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
+    embed.add_argument("--strict", action="store_true",
+                       help="raw files: reject an ECG with any flat lead (default: embed ECGs "
+                            "with 1-2 flat leads, listed in the `quality` column)")
     embed.add_argument("--patient-id-field", default="patient_id",
                        help="raw files: metadata field holding the patient id")
     embed.set_defaults(run=run_embed)

@@ -1,7 +1,7 @@
 """ECG archives -> PCLR representations, streamed, sharded and resumable.
 
 `embed(model, sources, out)` writes one row per ECG (`ecg_id`, `patient_id`,
-`source`, `embed_000` ... `embed_<d-1>` float32) to Parquet or CSV, and
+`source`, `quality`, `embed_000` ... `embed_<d-1>` float32) to Parquet or CSV, and
 every input that could not be embedded to `<out>.errors.csv` with its
 reason. It reads a `pclr tensorize` output folder, or ECG files and folders
 through the readers (`pclr_keras.io`), preprocessed for the variant the
@@ -55,11 +55,12 @@ from tqdm import tqdm
 from pclr_keras.io import (
     HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, record_id)
 from pclr_keras.atomic import write_errors, write_json
-from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
+from pclr_keras.preprocess import (
+    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the `quality` column
 PART_PATTERN = "part-{:05d}.parquet"
-ID_COLUMNS = ("ecg_id", "patient_id", "source")
+ID_COLUMNS = ("ecg_id", "patient_id", "source", "quality")
 OUTPUT_FORMATS = ("parquet", "csv")
 # Formats whose files may hold many ECGs: streamed in order, never held whole.
 _MULTI_ECG_SUFFIXES = HDF5_SUFFIXES + NUMPY_SUFFIXES
@@ -186,8 +187,9 @@ class _TensorizedInput:
         labels = self.ecgs.labels
         self.ids = labels["ecg_id"].astype(str).to_numpy(object)
         self.patients = labels["patient_id"].fillna("").astype(str).to_numpy(object)
-        self.sources = (labels["source"].fillna("").astype(str).to_numpy(object)
-                        if "source" in labels else np.full(len(labels), "", object))
+        self.sources, self.qualities = (
+            labels[column].astype("string").fillna("").to_numpy(object) if column in labels
+            else np.full(len(labels), "", object) for column in ("source", "quality"))
         self._keys = labels[["shard", "row"]].to_numpy(np.int64)
         self.count = len(labels)
 
@@ -202,16 +204,17 @@ class _TensorizedInput:
                 p = positions[start:start + batch_size]
                 yield _Batch(index, self.ecgs.read_ecgs(p), self.ids[p].tolist(),
                              self.patients[p].tolist(), self.sources[p].tolist(), [], len(p),
-                             start + batch_size >= len(positions))
+                             start + batch_size >= len(positions),
+                             qualities=self.qualities[p].tolist())
 
     def close(self):
         self.ecgs.close()
 
 
-def _iter_file(path, variant, reader_options, patient_id_field):
+def _iter_file(path, variant, reader_options, patient_id_field, max_flat_leads):
     """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
 
-    rows: (ecg_id, patient_id, source, input path, float32 tensor) per ECG.
+    rows: (ecg_id, patient_id, source, input path, float32 tensor, quality) per ECG.
     errors: (source, problem, message); the source is the file as given, or
     for an ECG of a many-ECG file, the ECG's `file#...` source.
     """
@@ -219,24 +222,26 @@ def _iter_file(path, variant, reader_options, patient_id_field):
         for record in iter_records(path, **reader_options):
             source = str(record.source)
             try:
-                tensor = preprocess_ecg(record.signal, record.fs, record.lead_names,
-                                        variant=variant, source=source)
+                tensor, flat = preprocess_ecg(record.signal, record.fs, record.lead_names,
+                                              variant=variant, source=source,
+                                              max_flat_leads=max_flat_leads,
+                                              return_flat_leads=True)
             except ECGValidationError as error:
                 yield [], [(source if "#" in source else str(path), error.problem, str(error))]
                 continue
             patient = record.meta.get(patient_id_field) if patient_id_field else None
             yield [(record_id(source), "" if patient is None else str(patient), source,
-                    str(path), tensor)], []
+                    str(path), tensor, quality_flags(flat))], []
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]
     except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
         yield [], [(str(path), "unreadable", f"{path}: {type(error).__name__}: {error}")]
 
 
-def _read_file(path, variant, reader_options, patient_id_field):
-    """All of `_iter_file` at once: (rows, errors), for files of one ECG."""
+def _read_file(*args):
+    """All of `_iter_file(*args)` at once: (rows, errors), for files of one ECG."""
     rows, errors = [], []
-    for file_rows, file_errors in _iter_file(path, variant, reader_options, patient_id_field):
+    for file_rows, file_errors in _iter_file(*args):
         rows += file_rows
         errors += file_errors
     return rows, errors
@@ -248,8 +253,9 @@ class _FileInput:
     unit = "file"
 
     def __init__(self, paths, variant, reader_options=None, patient_id_field="patient_id",
-                 workers=None):
+                 workers=None, max_flat_leads=TOLERATED_FLAT_LEADS):
         self.paths = list(paths)
+        self.max_flat_leads = max_flat_leads
         self.count = len(self.paths)
         self.variant = variant
         self.reader_options = dict(reader_options or {})
@@ -266,7 +272,7 @@ class _FileInput:
         that may hold many ECGs is streamed here, one ECG at a time, when
         its turn comes.
         """
-        args = (self.variant, self.reader_options, self.patient_id_field)
+        args = (self.variant, self.reader_options, self.patient_id_field, self.max_flat_leads)
         pending = collections.deque()
         order = iter(order)
 
@@ -302,7 +308,8 @@ class _FileInput:
             nonlocal rows, errors, units
             x = np.stack([row[4] for row in rows]) if rows else None
             out = _Batch(chunk, x, [r[0] for r in rows], [r[1] for r in rows],
-                         [r[2] for r in rows], errors, units, last, [r[3] for r in rows])
+                         [r[2] for r in rows], errors, units, last, [r[3] for r in rows],
+                         [r[5] for r in rows])
             rows, errors, units = [], [], 0
             return out
 
@@ -334,6 +341,7 @@ class _Batch:
     units: int  # units of work finished with this batch (progress)
     last: bool  # the chunk's last batch
     paths: list = None
+    qualities: list = None  # "" or "flat:V1,..." per ECG
 
 
 def _background(make_batches, depth=2):
@@ -409,12 +417,14 @@ class _ChunkBuffer:
     """One chunk's rows and errors until its part is written."""
 
     def __init__(self):
-        self.ids, self.patients, self.sources, self.embeddings, self.errors = [], [], [], [], []
+        self.ids, self.patients, self.sources, self.qualities = [], [], [], []
+        self.embeddings, self.errors = [], []
 
     def add(self, batch, embeddings):
         self.ids += batch.ids
         self.patients += batch.patients
         self.sources += batch.sources
+        self.qualities += batch.qualities
         self.embeddings.append(np.asarray(embeddings, np.float32))
 
 
@@ -426,7 +436,7 @@ def _write_part(path, digest, dim, buffer):
     embeddings = np.concatenate(buffer.embeddings) if buffer.embeddings else \
         np.zeros((0, dim), np.float32)
     columns = [pa.array(values, pa.string())
-               for values in (buffer.ids, buffer.patients, buffer.sources)]
+               for values in (buffer.ids, buffer.patients, buffer.sources, buffer.qualities)]
     columns += [pa.array(column) for column in np.ascontiguousarray(embeddings.T)]
     schema = _schema(dim, {"pclr_digest": digest,
                            "pclr_errors": json.dumps([list(e) for e in buffer.errors])})
@@ -528,7 +538,8 @@ def _positive(value, name):
 # -- the job -----------------------------------------------------------------
 def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
-          reader_options=None, patient_id_field="patient_id", keep_parts=False):
+          reader_options=None, patient_id_field="patient_id", keep_parts=False,
+          max_flat_leads=TOLERATED_FLAT_LEADS):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -556,6 +567,10 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         patient_id_field: str or None. Raw files: the metadata field
             (e.g. a WFDB `#patient_id:` header line) holding the patient id.
         keep_parts: bool. Keep `<out>.parts/` after the output is written.
+        max_flat_leads: int. Raw files: an ECG with up to this many flat
+            leads is embedded and its flat leads listed in `quality`
+            ("flat:V1"); more are rejected. 0 rejects any (`--strict`). A
+            tensorized folder carries the `quality` its `labels.csv` has.
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -589,14 +604,15 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         data = _TensorizedInput(folders[0], variant)
     else:
         data = _FileInput(_list_files(listed), variant, reader_options, patient_id_field,
-                          workers)
+                          workers, max_flat_leads)
         if not data.count:
-            raise ValueError(f"embed: no ECG files (.hea, .xml, .h5, .npy, ...) in {listed}.")
+            raise ValueError(f"embed: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
+                             f"{listed}.")
     try:
         positions = np.arange(index, data.count, count)
         chunks = [positions[i:i + chunk_size] for i in range(0, len(positions), chunk_size)]
         settings = [FORMAT_VERSION, identity, variant.name, data.unit,
-                    sorted((reader_options or {}).items()), patient_id_field]
+                    sorted((reader_options or {}).items()), patient_id_field, max_flat_leads]
         digests = [_digest([settings, data.keys(chunk)]) for chunk in chunks]
         job = _digest([digests, index, count, fmt, dim])
         done = _finished(out, job)
@@ -683,14 +699,17 @@ class EmbeddingResult:
         sources: list of str, one per row of `embeddings`.
         embeddings: float32 array (n, dim).
         errors: list of (source, problem, message) for each rejected file.
+        quality: list of str, one per row: "" or the flat leads ("flat:V1").
     """
 
     sources: list
     embeddings: np.ndarray
     errors: list
+    quality: list = dataclasses.field(default_factory=list)
 
 
-def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=None):
+def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=None,
+                max_flat_leads=TOLERATED_FLAT_LEADS):
     """Reads, preprocesses and embeds ECG files with `encoder`, in memory.
 
     The same pipeline as `embed` (files read ahead by a thread pool while
@@ -704,6 +723,7 @@ def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=N
         batch_size: int. ECGs per forward pass.
         progress: bool. Show a progress bar.
         workers: int or None. Reading threads.
+        max_flat_leads: int. Flat leads tolerated per ECG (as in `embed`).
 
     Returns:
         An `EmbeddingResult`; a source is the path as given (for a file of
@@ -712,9 +732,10 @@ def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=N
     from pclr_keras.variants import get_variant
 
     paths = list(paths)
-    data = _FileInput(paths, get_variant(variant), patient_id_field=None, workers=workers)
+    data = _FileInput(paths, get_variant(variant), patient_id_field=None, workers=workers,
+                      max_flat_leads=max_flat_leads)
     forward = _forward_function(encoder)
-    sources, chunks, errors = [], [], []
+    sources, chunks, errors, quality = [], [], [], []
     work = [(0, np.arange(len(paths)))] if paths else []
     with tqdm(total=len(paths), desc="embedding", unit="ECG", disable=not progress) as bar:
         for batch in _background(lambda stop: data.batches(work, batch_size, stop)):
@@ -722,8 +743,9 @@ def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=N
                 chunks.append(forward(batch.x))
                 sources += [path if Path(path).suffix.lower() not in _MULTI_ECG_SUFFIXES
                             else source for path, source in zip(batch.paths, batch.sources)]
+                quality += batch.qualities
             errors += batch.errors
             bar.update(batch.units)
     dim = encoder.output.shape[-1]
     embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
-    return EmbeddingResult(sources, embeddings, errors)
+    return EmbeddingResult(sources, embeddings, errors, quality)

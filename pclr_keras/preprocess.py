@@ -24,6 +24,10 @@ FLAT_THRESHOLD_MV = 0.02
 # The largest robust amplitude in those records is 15.8 mV (median 1.6 mV);
 # the same ECGs in microvolts start at about 150.
 MAX_AMPLITUDE_MV = 50.0
+# Bulk jobs (tensorize, embed) keep an ECG with up to this many flat leads and
+# list them in a `quality` column: one disconnected electrode is common in
+# multi-site archives, and dropping those ECGs biases a cohort by device.
+TOLERATED_FLAT_LEADS = 2
 
 _LEAD_PREFIX = re.compile(r"^lead[\s_\-:.]*", re.IGNORECASE)
 _STANDARD_BY_LOWERCASE = {lead.lower(): lead for lead in STANDARD_LEADS}
@@ -76,6 +80,13 @@ def normalize_lead_name(name):
     return _STANDARD_BY_LOWERCASE.get(key, stripped)
 
 
+def quality_flags(flat_leads):
+    """The `quality` column of an ECG: "" when clean, else e.g. "flat:V1,V2"."""
+    rank = {lead: i for i, lead in enumerate(STANDARD_LEADS)}
+    leads = sorted(set(flat_leads), key=lambda lead: (rank.get(lead, len(rank)), lead))
+    return f"flat:{','.join(leads)}" if leads else ""
+
+
 def resample_linear(signals, length):
     """Stretches signals to `length` samples by linear interpolation.
 
@@ -112,7 +123,8 @@ def resample_linear(signals, length):
 def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
                    min_duration_s=MIN_DURATION_S,
                    flat_threshold_mv=FLAT_THRESHOLD_MV,
-                   max_amplitude_mv=MAX_AMPLITUDE_MV):
+                   max_amplitude_mv=MAX_AMPLITUDE_MV,
+                   max_flat_leads=0, return_flat_leads=False):
     """Turns one raw ECG into the input of a PCLR encoder.
 
     Args:
@@ -129,9 +141,14 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
             over the 10 s is rejected as flat.
         max_amplitude_mv: float. A larger robust amplitude (99th percentile
             of |x - median| of a lead) is rejected as microvolts.
+        max_flat_leads: int. Flat leads tolerated (kept as they are) when
+            fewer than all the variant's leads; more raise `flat_lead`.
+            0 (default) rejects any; bulk jobs use `TOLERATED_FLAT_LEADS`.
+        return_flat_leads: bool. Also return the tolerated flat leads.
 
     Returns:
-        float32 array (input_length, num_leads) of the variant.
+        float32 array (input_length, num_leads) of the variant; with
+        `return_flat_leads`, `(array, list of flat lead names)`.
 
     Raises:
         ECGValidationError: the ECG cannot be used; see its `problem`.
@@ -139,9 +156,10 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
     variant = get_variant(variant)
     try:
         signals, columns = _as_signals_and_columns(ecg, lead_names, variant)
-        return _preprocess(
+        tensors, flat = _preprocess(
             signals[np.newaxis], fs, columns, variant, min_duration_s,
-            flat_threshold_mv, max_amplitude_mv)[0]
+            flat_threshold_mv, max_amplitude_mv, max_flat_leads)
+        return (tensors[0], flat[0]) if return_flat_leads else tensors[0]
     except ECGValidationError as error:
         error.source, error.index = source, None
         raise
@@ -150,7 +168,8 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
 def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
                      min_duration_s=MIN_DURATION_S,
                      flat_threshold_mv=FLAT_THRESHOLD_MV,
-                     max_amplitude_mv=MAX_AMPLITUDE_MV):
+                     max_amplitude_mv=MAX_AMPLITUDE_MV,
+                     max_flat_leads=0):
     """Turns a batch of raw ECGs sharing rate and lead order into encoder input.
 
     Args:
@@ -159,8 +178,8 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         lead_names: list of str, one per lead column.
         variant: str or `EncoderVariant`. The encoder the input is for.
         sources: list of str or None. File or id of each ECG, named in errors.
-        min_duration_s, flat_threshold_mv, max_amplitude_mv: as in
-            `preprocess_ecg`.
+        min_duration_s, flat_threshold_mv, max_amplitude_mv, max_flat_leads:
+            as in `preprocess_ecg`.
 
     Returns:
         float32 array (batch, input_length, num_leads) of the variant.
@@ -178,7 +197,7 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
     columns = _column_indices(lead_names, signals.shape[-1], variant)
     try:
         return _preprocess(signals, fs, columns, variant, min_duration_s,
-                           flat_threshold_mv, max_amplitude_mv)
+                           flat_threshold_mv, max_amplitude_mv, max_flat_leads)[0]
     except ECGValidationError as error:
         if sources is not None and error.index is not None:
             error.source = sources[error.index]
@@ -237,8 +256,8 @@ def _column_indices(lead_names, num_columns, variant):
 
 
 def _preprocess(signals, fs, columns, variant, min_duration_s,
-                flat_threshold_mv, max_amplitude_mv):
-    """Cuts, checks and resamples a batch (batch, samples, all columns)."""
+                flat_threshold_mv, max_amplitude_mv, max_flat_leads):
+    """Cuts, checks and resamples a batch: (tensors, flat leads of each ECG)."""
     try:
         rate = float(fs)
     except (TypeError, ValueError):
@@ -256,12 +275,16 @@ def _preprocess(signals, fs, columns, variant, min_duration_s,
     window = np.asarray(signals[:, :round(ECG_DURATION_S * rate)], dtype=np.float32)
     if columns != list(range(signals.shape[-1])):  # a copy only when leads move
         window = np.take(window, columns, axis=-1)
-    _check_window(window, rate, variant.leads, flat_threshold_mv, max_amplitude_mv)
-    return resample_linear(window, variant.input_length)
+    flat = _check_window(window, rate, variant.leads, flat_threshold_mv, max_amplitude_mv,
+                         max_flat_leads)
+    return resample_linear(window, variant.input_length), flat
 
 
-def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv):
-    """Raises for the first ECG with NaN/inf, then flat leads, then microvolts."""
+def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv, max_flat_leads):
+    """Raises for the first ECG with NaN/inf, then too many flat leads, then microvolts.
+
+    Returns the tolerated flat leads of each ECG (lists of names).
+    """
     seconds = f"{window.shape[1] / rate:g} s"
     not_finite = ~np.isfinite(window)
     if not_finite.any():
@@ -274,17 +297,30 @@ def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv):
 
     leads_last = np.ascontiguousarray(np.moveaxis(window, 1, -1))  # fast reductions
     peak_to_peak = leads_last.max(axis=-1) - leads_last.min(axis=-1)
-    if (peak_to_peak < flat_threshold_mv).any():
-        index, column = np.argwhere(peak_to_peak < flat_threshold_mv)[0]
+    is_flat = peak_to_peak < flat_threshold_mv
+    counts = is_flat.sum(axis=-1)
+    too_many = (counts > max_flat_leads) | (counts >= len(leads))
+    if too_many.any():
+        index = int(np.argmax(too_many))
+        columns = np.flatnonzero(is_flat[index])
+        if len(columns) == 1:
+            what = (f"lead {leads[columns[0]]} is flat (peak-to-peak "
+                    f"{peak_to_peak[index, columns[0]]:.3f} mV")
+        else:
+            what = "leads {} are flat (peak-to-peak {}".format(
+                ", ".join(leads[c] for c in columns),
+                ", ".join(f"{peak_to_peak[index, c]:.3f}" for c in columns) + " mV")
+        tolerated = (f"; at most {max_flat_leads} flat lead(s) tolerated"
+                     if max_flat_leads else "")
         raise ECGValidationError(
-            "flat_lead", f"lead {leads[column]} is flat (peak-to-peak "
-            f"{peak_to_peak[index, column]:.3f} mV over {seconds}; at least "
-            f"{flat_threshold_mv:g} mV expected)",
-            lead=leads[column], index=int(index))
+            "flat_lead", f"{what} over {seconds}; at least {flat_threshold_mv:g} mV "
+            f"expected{tolerated})",
+            lead=leads[columns[0]], index=index)
+    flat = [[leads[c] for c in np.flatnonzero(row)] for row in is_flat]
 
     # |x - median| <= peak-to-peak: only leads this large can look like microvolts.
     if not (peak_to_peak > max_amplitude_mv).any():
-        return
+        return flat
     deviation = np.abs(leads_last - np.median(leads_last, axis=-1, keepdims=True))
     amplitude = np.percentile(deviation, 99, axis=-1)
     if (amplitude > max_amplitude_mv).any():
@@ -294,3 +330,4 @@ def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv):
             f"millivolts (99th-percentile amplitude {amplitude[index, column]:.1f} "
             f"mV, above {max_amplitude_mv:g} mV); divide the signal by 1000",
             lead=leads[column], index=int(index))
+    return flat

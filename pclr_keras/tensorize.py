@@ -26,13 +26,14 @@ from tqdm import tqdm
 from pclr_keras import __version__
 from pclr_keras.atomic import replacing, write_errors, write_json
 from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, record_id
-from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
+from pclr_keras.preprocess import (
+    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
 from pclr_keras.variants import ECG_DURATION_S, get_variant
 
 SHARD_PATTERN = "shard-{:05d}.h5"
 # Columns tensorize writes itself; a manifest's `ecg_id` becomes the ECG's id.
 RESERVED_COLUMNS = ("ecg_id", "patient_id", "shard", "row", "source", "window",
-                    "fs_original", "n_samples_original")
+                    "fs_original", "n_samples_original", "quality")
 _STRING = h5py.string_dtype()
 
 
@@ -53,6 +54,7 @@ class TensorizeSettings:
     windows: str = "first"
     patient_id_field: str = ""
     reader_options: tuple = ()
+    max_flat_leads: int = TOLERATED_FLAT_LEADS  # 0: any flat lead rejects (--strict)
 
     def __post_init__(self):
         for variant in self.variants:
@@ -126,7 +128,19 @@ def _windows(record, mode):
 
 def _file_meta(meta):
     """A reader's metadata as label columns; its own ECG id keeps a distinct name."""
-    return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()]
+    return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()
+            if key != "median_beats"]
+
+
+def preprocess_for_variants(record, signal, variants, max_flat_leads):
+    """({variant: tensor}, quality) of one ECG window; raises `ECGValidationError`."""
+    tensors, flat = {}, []
+    for variant in variants:
+        tensors[variant], leads = preprocess_ecg(
+            signal, record.fs, record.lead_names, variant=variant, source=record.source,
+            max_flat_leads=max_flat_leads, return_flat_leads=True)
+        flat += leads
+    return tensors, quality_flags(flat)
 
 
 def _ecg_rows(item, settings):
@@ -143,16 +157,15 @@ def _ecg_rows(item, settings):
             for window, signal in _windows(record, settings.windows):
                 ecg_id = base_id if window == 0 else f"{base_id}#w{window}"
                 try:
-                    tensors = {v: preprocess_ecg(signal, record.fs, record.lead_names,
-                                                 variant=v, source=record.source)
-                               for v in settings.variants}
+                    tensors, quality = preprocess_for_variants(
+                        record, signal, settings.variants, settings.max_flat_leads)
                 except ECGValidationError as error:
                     errors.append((record.source, error.problem, str(error)))
                     continue
                 rows.append(dict(
                     ecg_id=ecg_id, patient_id=patient, source=record.source, window=window,
                     fs_original=float(record.fs), n_samples_original=int(record.signal.shape[0]),
-                    labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
+                    quality=quality, labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
                             if k not in RESERVED_COLUMNS},
                     tensors=tensors))
     except ECGReadError as error:
@@ -172,7 +185,7 @@ def _write_shard(path, digest, rows, errors, settings):
                 np.zeros((0, spec.input_length, spec.num_leads), np.float32)
             f.create_dataset(f"ecg/{variant}", data=data,
                              chunks=(1, spec.input_length, spec.num_leads) if rows else None)
-        for key in ("ecg_id", "patient_id", "source"):
+        for key in ("ecg_id", "patient_id", "source", "quality"):
             f.create_dataset(key, data=[r[key] for r in rows], dtype=_STRING)
         f.create_dataset("window", data=np.array([r["window"] for r in rows], np.int32))
         f.create_dataset("fs_original", data=np.array([r["fs_original"] for r in rows]))
@@ -196,10 +209,13 @@ def process_shard(path, digest, inputs, settings):
     return len(inputs)
 
 
-def _is_complete(path, digest):
+def _is_complete(path, digest, basis):
+    """A shard written for these inputs and settings, and, if duplicates were
+    dropped from it, dropped against the same earlier shards (`basis`)."""
     try:
         with h5py.File(path, "r") as f:
-            return f.attrs.get("digest") == digest
+            return (f.attrs.get("digest") == digest
+                    and f.attrs.get("dedup_basis", basis) == basis)
     except (OSError, KeyError):
         return False
 
@@ -209,8 +225,38 @@ def _write_csv(frame, path):
         frame.to_csv(tmp, index=False)
 
 
-def _merge(out_dir, shard_paths, planned_errors):
-    """Shards -> labels.csv, index.csv, errors.csv, summary.json."""
+def _drop_rows(path, keep, dropped_errors, basis):
+    """Rewrites a shard without the rows `keep` leaves out (temporary name, renamed).
+
+    The dropped rows' errors join the shard's own, so a re-run that keeps the
+    shard reports them again; `dedup_basis` ties the shard to the earlier
+    shards it was compared with.
+    """
+    rows = np.flatnonzero(keep).tolist()
+    tmp = path.with_name(f".{path.name}.tmp")
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        def copy(name, node):
+            if isinstance(node, h5py.Dataset):
+                dst.create_dataset(name, data=node[rows] if rows else node[:0], dtype=node.dtype,
+                                   chunks=node.chunks if rows else None)
+
+        src.visititems(copy)
+        dst.attrs.update(dict(src.attrs))
+        labels = json.loads(src.attrs["labels_json"])
+        dst.attrs["labels_json"] = json.dumps([labels[i] for i in rows], default=str)
+        dst.attrs["errors_json"] = json.dumps(json.loads(src.attrs["errors_json"]) +
+                                              [list(e) for e in dropped_errors])
+        dst.attrs["dedup_basis"] = basis
+    os.replace(tmp, path)
+
+
+def _merge(out_dir, shard_paths, planned_errors, bases):
+    """Shards -> labels.csv, index.csv, errors.csv, summary.json.
+
+    A row whose signal or ecg_id an earlier row already has is a duplicate:
+    it is reported and removed from its shard, so the shards hold exactly
+    the rows of `labels.csv`.
+    """
     rows, errors = [], list(planned_errors)
     seen, seen_ids = {}, set()  # signal digest -> first ecg_id; ecg_ids kept
     ecgs_found = len(planned_errors)
@@ -219,26 +265,31 @@ def _merge(out_dir, shard_paths, planned_errors):
             labels = json.loads(f.attrs["labels_json"])
             shard_errors = [tuple(e) for e in json.loads(f.attrs["errors_json"])]
             columns = {k: f[k].asstr()[()] for k in ("ecg_id", "patient_id", "source",
-                                                      "signal_digest")}
+                                                      "signal_digest", "quality")}
             window, fs, n = f["window"][()], f["fs_original"][()], f["n_samples_original"][()]
         errors += shard_errors
         ecgs_found += len(shard_errors) + len(labels)
+        keep, dropped = np.ones(len(labels), bool), []
         for row in range(len(labels)):
             ecg_id, digest = columns["ecg_id"][row], columns["signal_digest"][row]
             source = columns["source"][row]
             if digest in seen or ecg_id in seen_ids:
                 what = f"signal as {seen[digest]}" if digest in seen else f"ecg_id {ecg_id!r}"
-                errors.append((source, "duplicate", f"{source}: same {what}, already tensorized"))
+                dropped.append((source, "duplicate", f"{source}: same {what}, already tensorized"))
+                keep[row] = False
                 continue
             seen[digest] = ecg_id
             seen_ids.add(ecg_id)
             rows.append(dict(ecg_id=ecg_id, patient_id=columns["patient_id"][row], shard=shard,
-                             row=row, source=source, window=int(window[row]),
+                             row=int(keep[:row].sum()), source=source, window=int(window[row]),
                              fs_original=float(fs[row]), n_samples_original=int(n[row]),
-                             **labels[row]))
+                             quality=columns["quality"][row], **labels[row]))
+        if dropped:
+            _drop_rows(path, keep, dropped, bases[shard])
+            errors += dropped
     table = pd.DataFrame(rows, columns=None if rows else [
         "ecg_id", "patient_id", "shard", "row", "source", "window", "fs_original",
-        "n_samples_original"])
+        "n_samples_original", "quality"])
     _write_csv(table, out_dir / "labels.csv")
     index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
         ["patient_id", "shard", "row"], kind="stable")
@@ -248,6 +299,7 @@ def _merge(out_dir, shard_paths, planned_errors):
     summary = {
         "ecgs_found": ecgs_found,
         "tensorized": len(table),
+        "flagged": int((table["quality"].fillna("") != "").sum()),
         "rejected": dict(sorted(Counter(problem for _, problem, _ in errors).items())),
         "without_patient_id": int((table.patient_id == "").sum()),
         "patients": int(len(ecgs_per_patient)),
@@ -292,7 +344,8 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
     paths = [out_dir / "shards" / SHARD_PATTERN.format(i) for i in range(len(shards))]
     digests = [_digest([dataclasses.asdict(settings), __version__,
                         [dataclasses.asdict(item) for item in shard]]) for shard in shards]
-    todo = [i for i in range(len(shards)) if not _is_complete(paths[i], digests[i])]
+    bases = [_digest(digests[:i + 1]) for i in range(len(shards))]
+    todo = [i for i in range(len(shards)) if not _is_complete(paths[i], digests[i], bases[i])]
     workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     with tqdm(total=len(unique), initial=len(unique) - sum(len(shards[i]) for i in todo),
               unit="file", desc="tensorizing", disable=not progress) as bar:
@@ -309,4 +362,4 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
     for stale in (out_dir / "shards").glob("shard-*.h5"):
         if stale not in paths:
             stale.unlink()  # left by an earlier run over more inputs
-    return _merge(out_dir, paths, errors)
+    return _merge(out_dir, paths, errors, bases)

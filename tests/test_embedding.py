@@ -41,7 +41,8 @@ def encoder_file(encoder, tmp_path_factory):
 
 def read_output(path):
     if str(path).endswith((".csv", ".txt")):
-        return pd.read_csv(path, dtype={c: str for c in ("ecg_id", "patient_id", "source")},
+        return pd.read_csv(path, dtype={c: str for c in ("ecg_id", "patient_id", "source",
+                                                     "quality")},
                            keep_default_na=False)
     return pd.read_parquet(path)
 
@@ -58,8 +59,9 @@ def test_tensorized_folder_gives_predict_outputs_ids_and_patients(encoder, synth
     expected = encoder.predict(ecgs.read_ecgs(np.arange(len(ecgs))), verbose=0)
     frame = read_output(tmp_path / "emb.parquet")
     dim = encoder.output.shape[-1]
-    assert list(frame.columns) == ["ecg_id", "patient_id", "source", *embedding_columns(dim)]
-    assert (frame.dtypes[3:] == np.float32).all()
+    assert list(frame.columns) == ["ecg_id", "patient_id", "source", "quality",
+                                   *embedding_columns(dim)]
+    assert (frame.dtypes[4:] == np.float32).all()
     assert frame.ecg_id.tolist() == ecgs.labels.ecg_id.tolist()
     assert frame.patient_id.tolist() == ecgs.labels.patient_id.tolist()
     assert frame.source.tolist() == ecgs.labels.source.tolist()
@@ -109,7 +111,7 @@ def write_mixed_folder(folder):
     dat = broken.with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[:1000])
     flat = ecg_like(seed=11)
-    flat[:, 7] = 0.0
+    flat[:, 6:9] = 0.0  # three flat leads: rejected even by default
     write_wfdb(folder, "flat", flat)
     write_wfdb(folder, "short", ecg_like(seconds=5.0, seed=12))
     write_wfdb(folder, "microvolts", ecg_like(seed=13) * 1000.0, gain=1.0)
@@ -150,6 +152,34 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
     assert result.sources == [str(p) for p in good]
     np.testing.assert_allclose(result.embeddings, vectors(frame), atol=ATOL, rtol=ATOL)
     assert sorted(problem for _, problem, _ in result.errors) == sorted(expected_errors.values())
+
+
+def test_ecgs_with_one_or_two_flat_leads_are_embedded_and_flagged(encoder, encoder_file,
+                                                                   tmp_path):
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    write_wfdb(folder, "a_good", ecg_like(seed=1))
+    one, two = ecg_like(seed=2), ecg_like(seed=3)
+    one[:, 7] = 0.005
+    two[:, 6:8] = 0.0
+    write_wfdb(folder, "b_one_flat", one)
+    write_wfdb(folder, "c_two_flat", two)
+    embed(encoder, [folder], tmp_path / "emb.parquet", progress=False)
+    frame = read_output(tmp_path / "emb.parquet")
+    assert frame.quality.tolist() == ["", "flat:V2", "flat:V1,V2"]
+    record = read_wfdb(folder / "c_two_flat.hea")
+    x = preprocess_ecg(record.signal, record.fs, record.lead_names, max_flat_leads=2)
+    np.testing.assert_allclose(vectors(frame)[2], encoder.predict(x[None], verbose=0)[0],
+                               atol=ATOL, rtol=ATOL)
+
+    from pclr_keras.cli import main as pclr_main
+
+    out = tmp_path / "strict.csv"
+    assert pclr_main(["embed", "--model", str(encoder_file), "--data", str(folder),
+                      "--out", str(out), "--strict"]) in (0, None)
+    assert read_output(out).ecg_id.tolist() == [str(folder / "a_good")]
+    errors = pd.read_csv(tmp_path / "strict.csv.errors.csv")
+    assert errors.problem.tolist() == ["flat_lead", "flat_lead"]
 
 
 def test_shards_split_the_archive_without_overlap(encoder, synthetic_tensors, tmp_path):
@@ -267,3 +297,38 @@ def test_memory_holds_a_few_batches_not_the_archive(encoder, synthetic_tensors, 
         tracemalloc.stop()
     assert peak < 122 * ecg_bytes / 3, f"peak {peak / 1e6:.1f} MB"
     shutil.rmtree(tmp_path)
+
+
+def test_folder_mixing_every_format_tensorizes_and_embeds(encoder, tmp_path):
+    from pclr_keras.cli import main as pclr_main
+    from conftest import require_shared
+
+    clinical, sph = require_shared("data/clinical"), require_shared("data/sph")
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    write_wfdb(folder, "wfdb_record", ecg_like(seed=4))
+    shutil.copy(sph / "SPH00001.h5", folder)
+    names = {"muse_xml/egm_muse-sinus.xml": "muse.xml",
+             "philips_xml/129DYPRG.XML": "philips_103.XML",
+             "philips_xml/ad4d3d80-d165_1-04_orig.xml": "philips_104.xml",
+             "hl7_aecg/Example_aECG.xml": "aecg_hl7.xml",
+             "hl7_aecg/ad4d3d80-d165_1-04_converted.xml": "aecg_philips.xml",
+             "dicom/waveform_ecg.dcm": "dicom_ecg"}  # DICOM without a suffix
+    for source, name in names.items():
+        shutil.copy(clinical / source, folder / name)
+    out = tmp_path / "tensors"
+    assert pclr_main(["tensorize", str(folder), "--out", str(out), "--workers", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    errors = pd.read_csv(out / "errors.csv")
+    assert summary["tensorized"] == 8 and summary["rejected"] == {}, errors.message.tolist()
+    labels = pd.read_csv(out / "labels.csv")
+    assert labels.loc[labels.ecg_id.str.endswith("dicom_ecg"), "patient_id"].isna().all()
+    assert set(labels.file_ecg_id.dropna()) >= {"61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"}
+
+    from_raw = embed(encoder, [folder], tmp_path / "raw.parquet", progress=False)
+    from_tensors = embed(encoder, out, tmp_path / "tensors.parquet", progress=False)
+    assert from_raw["embedded"] == from_tensors["embedded"] == 8
+    raw, tensors = read_output(tmp_path / "raw.parquet"), read_output(tmp_path / "tensors.parquet")
+    assert raw.ecg_id.tolist() == sorted(tensors.ecg_id)
+    np.testing.assert_allclose(vectors(raw), vectors(tensors.sort_values("ecg_id")),
+                               atol=ATOL, rtol=ATOL)

@@ -74,8 +74,11 @@ def write_mixed_folder(folder):
     with_nan[100:200, 7] = np.nan  # stored as WFDB's invalid sample
     write_wfdb(folder, "nan", with_nan)
     flat = ecg_like(seed=12)
-    flat[:, 8] = 0.0
+    flat[:, 6:9] = 0.0  # three disconnected electrodes: rejected
     write_wfdb(folder, "flat", flat)
+    one_flat = ecg_like(seed=15)
+    one_flat[:, 8] = 0.01  # V3 off: kept, flagged in `quality`
+    write_wfdb(folder, "one_flat", one_flat, comments=["PatientID: P2"])
     write_wfdb(folder, "microvolts_as_mv", ecg_like(seed=13) * 1000, units="mV", gain=1.0)
     write_wfdb(folder, "short", ecg_like(seconds=5.0, seed=14))
     (folder / "unreadable.hea").write_text("this is not a WFDB header\n")
@@ -99,13 +102,63 @@ def test_mixed_folder_counts_add_up_and_name_each_bad_file(tmp_path):
     assert found == expected
     for row in errors.itertuples():
         assert os.path.basename(row.source).split(".")[0] in row.message
-    assert summary["ecgs_found"] == 10 == summary["tensorized"] + len(errors)
-    assert summary["tensorized"] == 3
+    assert summary["ecgs_found"] == 11 == summary["tensorized"] + len(errors)
+    assert summary["tensorized"] == 4 and summary["flagged"] == 1
     assert summary["rejected"] == {"duplicate": 1, "flat_lead": 1, "microvolts": 1, "not_finite": 1,
                                    "too_short": 1, "unreadable": 2}
+    assert "leads V1, V2, V3 are flat" in errors.message[errors.problem == "flat_lead"].iloc[0]
     labels = pd.read_csv(out / "labels.csv")
-    assert sorted(labels.patient_id) == ["P0", "P0", "P1"]
+    assert sorted(labels.patient_id) == ["P0", "P0", "P1", "P2"]
     assert summary["patients_with_2_or_more_ecgs"] == 1
+    quality = dict(zip(labels.ecg_id.map(os.path.basename), labels.quality.fillna("")))
+    assert quality == {"good0": "", "good1": "", "good2": "", "one_flat": "flat:V3"}
+    assert len(labels.query("quality.isna()")) == 3  # what `pretrain --filter` can select
+    with h5py.File(out / "shards" / "shard-00000.h5", "r") as f:  # the duplicate is gone
+        assert f["ecg/pclr"].shape[0] == len(f["ecg_id"]) == summary["tensorized"]
+        assert f["quality"].asstr()[()].tolist() == labels.quality.fillna("").tolist()
+
+
+def test_strict_rejects_one_flat_lead(tmp_path):
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    one_flat = ecg_like(seed=15)
+    one_flat[:, 7] = 0.0
+    write_wfdb(folder, "one_flat", one_flat)
+    write_wfdb(folder, "good", ecg_like(seed=1))
+    out = tmp_path / "out"
+    assert pclr_main(["tensorize", str(folder), "--out", str(out), "--workers", "1",
+                      "--strict"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["tensorized"], summary["rejected"]) == (1, {"flat_lead": 1})
+    message = pd.read_csv(out / "errors.csv").message[0]
+    assert "lead V2 is flat (peak-to-peak 0.000 mV" in message
+
+
+def test_duplicates_across_shards_leave_the_shards_and_stay_reported_on_rerun(tmp_path):
+    folder = tmp_path / "ecgs"
+    folder.mkdir()
+    for seed in range(4):
+        write_wfdb(folder, f"a{seed}", ecg_like(seed=seed))
+    for name, seed in (("b_copy0", 0), ("c_copy2", 2)):  # same signals, later shards
+        write_wfdb(folder, name, ecg_like(seed=seed))
+    out = tmp_path / "out"
+    runs = [tensorize(find_inputs([folder]), out, shard_size=2, workers=1, progress=False)
+            for _ in range(2)]
+    assert runs[0] == runs[1]  # the rewritten shards are reused as they are
+    summary = runs[0]
+    assert (summary["tensorized"], summary["rejected"]) == (4, {"duplicate": 2})
+    labels = pd.read_csv(out / "labels.csv")
+    rows = 0
+    for k, name in enumerate(summary["shards"]):
+        with h5py.File(out / "shards" / name, "r") as f:
+            rows += f["ecg/pclr"].shape[0]
+            assert f["ecg_id"].asstr()[()].tolist() == labels.ecg_id[labels.shard == k].tolist()
+            assert labels.row[labels.shard == k].tolist() == list(range(len(f["ecg_id"])))
+    assert rows == summary["tensorized"]
+    for row in labels.itertuples():  # rows still point at their own tensors
+        record = read_wfdb(row.source)
+        np.testing.assert_array_equal(read_shard_tensor(out, row),
+                                      preprocess_ecg(record.signal, record.fs, record.lead_names))
 
 
 def test_without_patient_ids_ecgs_are_kept_and_flagged(tmp_path):

@@ -21,100 +21,25 @@ MUSE usually stores the 8 independent leads I, II, V1-V6; the other limb
 leads follow from Einthoven's and Goldberger's relations and are derived here
 when the file lacks them (`meta["derived_leads"]` names them).
 
-Security: files come from outside, so they are parsed with `defusedxml`.
-Entity declarations (internal, external, parameter: "billion laughs", XXE)
-and any DOCTYPE with an internal subset are refused.  The one DOCTYPE MUSE
-itself writes, `<!DOCTYPE RestingECG SYSTEM "restecg.dtd">` (no internal
-subset), is accepted: the parser never loads the external DTD it names.
+Security: parsed with `safe_xml.parse_untrusted_xml` (no entities, no DTD
+internal subset); MUSE's own bare DOCTYPE line is accepted.
 """
 
 import base64
 import binascii
 import math
-import os
-from pathlib import Path
-from xml.etree.ElementTree import ParseError
 
 import numpy as np
-from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
-from defusedxml import ExternalReferenceForbidden
-from defusedxml.ElementTree import DefusedXMLParser
 
+from pclr_keras.io.leads import add_derived_limb_leads, millivolts_per_unit, standard_order
 from pclr_keras.io.record import ECGReadError, ECGRecord
-from pclr_keras.variants import STANDARD_LEADS
+from pclr_keras.io.safe_xml import parse_untrusted_xml
 
-# Larger than any resting ECG export (a 12-lead 10 s file is ~0.2-0.5 MB).
-MAX_FILE_BYTES = 64 * 1024 * 1024
-
-_TO_MILLIVOLTS = {
-    "MICROVOLTS": 1e-3, "MICROVOLT": 1e-3, "UV": 1e-3, "µV": 1e-3, "μV": 1e-3,
-    "MILLIVOLTS": 1.0, "MILLIVOLT": 1.0, "MV": 1.0,
-    "VOLTS": 1e3, "VOLT": 1e3, "V": 1e3,
-    "NANOVOLTS": 1e-6, "NANOVOLT": 1e-6, "NV": 1e-6,
-}
 _SAMPLE_DTYPES = {1: "<i1", 2: "<i2", 4: "<i4"}
-_DERIVED = {  # name -> function of (I, II), in mV
-    "III": lambda lead_i, lead_ii: lead_ii - lead_i,
-    "aVR": lambda lead_i, lead_ii: -(lead_i + lead_ii) / 2.0,
-    "aVL": lambda lead_i, lead_ii: lead_i - lead_ii / 2.0,
-    "aVF": lambda lead_i, lead_ii: lead_ii - lead_i / 2.0,
-}
-
-
-class _MuseParser(DefusedXMLParser):
-    """defusedxml's parser with DTDs forbidden except MUSE's bare DOCTYPE.
-
-    Entity declarations and external references stay forbidden (defusedxml
-    raises on them); a DOCTYPE is let through only without an internal subset,
-    where no declaration can live.
-    """
-
-    def __init__(self):
-        super().__init__(forbid_dtd=True, forbid_entities=True, forbid_external=True)
-
-    def defused_start_doctype_decl(self, name, sysid, pubid, has_internal_subset):
-        if has_internal_subset:
-            raise DTDForbidden(name, sysid, pubid)
-
-
-def _refusal(error):
-    if isinstance(error, EntitiesForbidden):
-        what = f"it declares the XML entity {error.name!r}"
-    elif isinstance(error, DTDForbidden):
-        what = ("its DOCTYPE carries an internal subset, where entities and other "
-                "DTD declarations live")
-    elif isinstance(error, ExternalReferenceForbidden):
-        what = f"it references an external resource ({error.sysid or error.pubid})"
-    else:
-        what = str(error)
-    return (f"refused: {what}; XML entities and DTD declarations are refused "
-            "(they allow entity-expansion and external-entity attacks). "
-            "MUSE exports have none: export the ECG again from MUSE")
 
 
 def _parse(source, path):
-    try:
-        size = os.path.getsize(path)
-    except OSError as error:
-        raise ECGReadError(source, f"cannot read the file ({error.strerror or error})") from error
-    if size > MAX_FILE_BYTES:
-        raise ECGReadError(source, f"file is {size} bytes, more than a MUSE ECG export "
-                                   f"({MAX_FILE_BYTES} bytes at most)")
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ECGReadError(source, f"cannot read the file ({error.strerror or error})") from error
-    if not data.strip():
-        raise ECGReadError(source, "the file is empty, not a MUSE XML export")
-    parser = _MuseParser()
-    try:
-        parser.feed(data)
-        root = parser.close()
-    except DefusedXmlException as error:
-        raise ECGReadError(source, _refusal(error)) from error
-    except ParseError as error:
-        raise ECGReadError(source, f"not well-formed XML, e.g. truncated or not XML at all "
-                                   f"({error})") from error
+    root = parse_untrusted_xml(source, path, "MUSE")
     if root.tag != "RestingECG":
         raise ECGReadError(source, f"root element is <{root.tag}>, not <RestingECG>: "
                                    "not a GE MUSE resting ECG export")
@@ -250,17 +175,11 @@ def _read_lead(lead_data, kind, source):
                                    "not positive")
     # restecg.dtd's default unit is microvolts; every MUSE export we know of says so.
     unit = _text(lead_data, "LeadAmplitudeUnits") or "MICROVOLTS"
-    scale = _TO_MILLIVOLTS.get(unit) or _TO_MILLIVOLTS.get(unit.upper())
+    scale = millivolts_per_unit(unit)
     if scale is None:
         raise ECGReadError(source, f"{where}: unknown LeadAmplitudeUnits {unit!r} (expected "
                                    "MICROVOLTS, MILLIVOLTS, VOLTS or NANOVOLTS)")
     return lead_id, counts.astype(np.float64) * (step * scale)
-
-
-def _order(names):
-    """Standard 12-lead order first (as spelled in the file), then the rest."""
-    rank = {name.lower(): i for i, name in enumerate(STANDARD_LEADS)}
-    return sorted(names, key=lambda name: (rank.get(name.lower(), len(rank)), names.index(name)))
 
 
 def read_muse_xml(path, waveform="Rhythm"):
@@ -323,16 +242,8 @@ def read_muse_xml(path, waveform="Rhythm"):
                                    f"({detail}); cannot form one multi-lead signal")
 
     stored = list(leads)
-    by_lower = {name.lower(): name for name in stored}
-    derived = []
-    if "i" in by_lower and "ii" in by_lower:
-        lead_i, lead_ii = leads[by_lower["i"]], leads[by_lower["ii"]]
-        for name, formula in _DERIVED.items():
-            if name.lower() not in by_lower:
-                leads[name] = formula(lead_i, lead_ii)
-                derived.append(name)
-
-    names = _order(list(leads))
+    derived = add_derived_limb_leads(leads)
+    names = standard_order(list(leads))
     meta = _meta(root)
     meta.update(waveform=kind, stored_leads=stored, derived_leads=derived)
     if n_found > 1:
