@@ -86,6 +86,14 @@ def test_serving_signature_seen_by_saved_model_cli(small_export):
     assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, 256, 1)" in text
     assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text
     assert "tensorflow/serving/predict" in text
+    raw = subprocess.run(
+        [cli, "show", "--dir", str(written["savedmodel"]), "--tag_set", "serve",
+         "--signature_def", "embed_raw"], capture_output=True, text=True, timeout=120)
+    assert raw.returncode == 0, raw.stderr[-2000:]
+    text = " ".join(raw.stdout.split())
+    assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, -1, -1)" in text
+    assert "inputs['fs'] tensor_info: dtype: DT_FLOAT shape: (-1)" in text
+    assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text
 
 
 def test_tflite_single_lead_export_matches(small_export):
