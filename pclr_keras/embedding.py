@@ -56,11 +56,15 @@ from pclr_keras.io import (
     HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, record_id)
 from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
+from pclr_keras.tensorize import record_windows
+from pclr_keras.variants import ECG_DURATION_S
 
 FORMAT_VERSION = 1
 PART_PATTERN = "part-{:05d}.parquet"
 ID_COLUMNS = ("ecg_id", "patient_id", "source")
 OUTPUT_FORMATS = ("parquet", "csv")
+WINDOWS = ("first", "all")
+AGGREGATES = ("mean", "none")
 # Formats whose files may hold many ECGs: streamed in order, never held whole.
 _MULTI_ECG_SUFFIXES = HDF5_SUFFIXES + NUMPY_SUFFIXES
 _DONE = object()
@@ -175,11 +179,13 @@ def _digest(payload):
 
 
 class _TensorizedInput:
-    """Units are rows of `labels.csv`; reads are `TensorizedECGs.read_ecgs`."""
+    """Units are rows of `labels.csv`, or with `windows="all"` ECGs (the rows
+    of their windows, `ecg_id`, `ecg_id#w1`, ...); reads are
+    `TensorizedECGs.read_ecgs`."""
 
     unit = "ECG"
 
-    def __init__(self, folder, variant):
+    def __init__(self, folder, variant, windows="first"):
         from pclr_keras.data import TensorizedECGs
 
         self.ecgs = TensorizedECGs(folder, variant=variant.name)
@@ -188,55 +194,77 @@ class _TensorizedInput:
         self.patients = labels["patient_id"].fillna("").astype(str).to_numpy(object)
         self.sources = (labels["source"].fillna("").astype(str).to_numpy(object)
                         if "source" in labels else np.full(len(labels), "", object))
+        self.windows = (labels["window"].fillna(0).to_numpy(np.int64) if "window" in labels
+                        else np.zeros(len(labels), np.int64))
+        rates = labels["fs_original"].to_numpy(float) if "fs_original" in labels else \
+            np.full(len(labels), np.nan)
+        self.starts = np.where(self.windows > 0, self.windows * np.round(
+            ECG_DURATION_S * rates) / rates, 0.0)
         self._keys = labels[["shard", "row"]].to_numpy(np.int64)
-        self.count = len(labels)
+        rows = np.arange(len(labels))
+        if windows == "all":
+            self.rows = np.split(rows, _ecg_starts(self.windows)[1:]) if len(rows) else []
+        else:
+            self.rows = [rows[i:i + 1] for i in rows]
+        self.count = len(self.rows)
+
+    def _rows(self, positions):
+        return np.concatenate([self.rows[p] for p in positions]) if len(positions) else \
+            np.zeros(0, np.int64)
 
     def keys(self, positions):
-        return [[self.ids[p], *self._keys[p].tolist()] for p in positions]
+        return [[self.ids[r], *self._keys[r].tolist()] for r in self._rows(positions)]
 
     def batches(self, chunks, batch_size, stop):
         for index, positions in chunks:
             for start in range(0, len(positions), batch_size):
                 if stop.is_set():
                     return
-                p = positions[start:start + batch_size]
+                units = positions[start:start + batch_size]
+                p = self._rows(units)
                 yield _Batch(index, self.ecgs.read_ecgs(p), self.ids[p].tolist(),
-                             self.patients[p].tolist(), self.sources[p].tolist(), [], len(p),
-                             start + batch_size >= len(positions))
+                             self.patients[p].tolist(), self.sources[p].tolist(), [],
+                             len(units), start + batch_size >= len(positions),
+                             windows=self.windows[p].tolist(), starts=self.starts[p].tolist())
 
     def close(self):
         self.ecgs.close()
 
 
-def _iter_file(path, variant, reader_options, patient_id_field):
+def _iter_file(path, variant, reader_options, patient_id_field, windows="first"):
     """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
 
-    rows: (ecg_id, patient_id, source, input path, float32 tensor) per ECG.
+    rows: (ecg_id, patient_id, source, input path, float32 tensor, window,
+    start in s) per ECG, or with `windows="all"` per whole 10 s window of
+    each ECG (ids `ecg_id`, `ecg_id#w1`, ... as `pclr tensorize` names them).
     errors: (source, problem, message); the source is the file as given, or
     for an ECG of a many-ECG file, the ECG's `file#...` source.
     """
     try:
         for record in iter_records(path, **reader_options):
             source = str(record.source)
+            patient = record.meta.get(patient_id_field) if patient_id_field else None
+            patient = "" if patient is None else str(patient)
             try:
-                tensor = preprocess_ecg(record.signal, record.fs, record.lead_names,
-                                        variant=variant, source=source)
+                rows = [(record_id(source) + (f"#w{k}" if k else ""), patient, source, str(path),
+                         preprocess_ecg(signal, record.fs, record.lead_names, variant=variant,
+                                        source=source), k, start)
+                        for k, start, signal in record_windows(record, windows)]
             except ECGValidationError as error:
                 yield [], [(source if "#" in source else str(path), error.problem, str(error))]
                 continue
-            patient = record.meta.get(patient_id_field) if patient_id_field else None
-            yield [(record_id(source), "" if patient is None else str(patient), source,
-                    str(path), tensor)], []
+            yield rows, []
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]
     except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
         yield [], [(str(path), "unreadable", f"{path}: {type(error).__name__}: {error}")]
 
 
-def _read_file(path, variant, reader_options, patient_id_field):
+def _read_file(path, variant, reader_options, patient_id_field, windows="first"):
     """All of `_iter_file` at once: (rows, errors), for files of one ECG."""
     rows, errors = [], []
-    for file_rows, file_errors in _iter_file(path, variant, reader_options, patient_id_field):
+    for file_rows, file_errors in _iter_file(path, variant, reader_options, patient_id_field,
+                                             windows):
         rows += file_rows
         errors += file_errors
     return rows, errors
@@ -248,7 +276,8 @@ class _FileInput:
     unit = "file"
 
     def __init__(self, paths, variant, reader_options=None, patient_id_field="patient_id",
-                 workers=None):
+                 workers=None, windows="first"):
+        self.windows = windows
         self.paths = list(paths)
         self.count = len(self.paths)
         self.variant = variant
@@ -266,7 +295,7 @@ class _FileInput:
         that may hold many ECGs is streamed here, one ECG at a time, when
         its turn comes.
         """
-        args = (self.variant, self.reader_options, self.patient_id_field)
+        args = (self.variant, self.reader_options, self.patient_id_field, self.windows)
         pending = collections.deque()
         order = iter(order)
 
@@ -302,7 +331,8 @@ class _FileInput:
             nonlocal rows, errors, units
             x = np.stack([row[4] for row in rows]) if rows else None
             out = _Batch(chunk, x, [r[0] for r in rows], [r[1] for r in rows],
-                         [r[2] for r in rows], errors, units, last, [r[3] for r in rows])
+                         [r[2] for r in rows], errors, units, last, [r[3] for r in rows],
+                         [r[5] for r in rows], [r[6] for r in rows])
             rows, errors, units = [], [], 0
             return out
 
@@ -334,6 +364,8 @@ class _Batch:
     units: int  # units of work finished with this batch (progress)
     last: bool  # the chunk's last batch
     paths: list = None
+    windows: list = None  # window index of each row (0: the first 10 s)
+    starts: list = None  # its start in the recording, s
 
 
 def _background(make_batches, depth=2):
@@ -385,10 +417,21 @@ def _paths(out):
             out.with_name(out.name + ".summary.json"))
 
 
-def _schema(dim, metadata=None):
+def _window_fields(windows, aggregate):
+    """Columns between the ids and the representation, per windows/aggregate."""
     import pyarrow as pa
 
-    fields = [(name, pa.string()) for name in ID_COLUMNS]
+    if windows == "first":
+        return []
+    if aggregate == "mean":
+        return [("windows", pa.int32())]
+    return [("window", pa.int32()), ("start_s", pa.float64())]
+
+
+def _schema(dim, metadata=None, window_fields=()):
+    import pyarrow as pa
+
+    fields = [(name, pa.string()) for name in ID_COLUMNS] + list(window_fields)
     fields += [(name, pa.float32()) for name in embedding_columns(dim)]
     return pa.schema(fields, metadata=metadata)
 
@@ -405,38 +448,66 @@ def _part_digest(path):
     return value.decode() if value else None
 
 
+def _ecg_starts(windows):
+    """Positions where an ECG's rows begin: its windows come in increasing order."""
+    windows = np.asarray(windows, np.int64)
+    if not len(windows):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate([[True], windows[1:] <= windows[:-1]]))
+
+
 class _ChunkBuffer:
     """One chunk's rows and errors until its part is written."""
 
     def __init__(self):
         self.ids, self.patients, self.sources, self.embeddings, self.errors = [], [], [], [], []
+        self.windows, self.starts = [], []
 
     def add(self, batch, embeddings):
         self.ids += batch.ids
         self.patients += batch.patients
         self.sources += batch.sources
+        self.windows += batch.windows or [0] * len(batch.ids)
+        self.starts += batch.starts or [0.0] * len(batch.ids)
         self.embeddings.append(np.asarray(embeddings, np.float32))
 
+    def averaged(self, embeddings):
+        """(ids, patients, sources, window counts, mean embeddings), one row per ECG."""
+        firsts = _ecg_starts(self.windows).tolist()
+        ends = firsts[1:] + [len(self.windows)]
+        means = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(firsts, ends)]) \
+            if firsts else np.zeros((0, embeddings.shape[1]))
+        return ([self.ids[i] for i in firsts], [self.patients[i] for i in firsts],
+                [self.sources[i] for i in firsts], [b - a for a, b in zip(firsts, ends)],
+                means.astype(np.float32))
 
-def _write_part(path, digest, dim, buffer):
+
+def _write_part(path, digest, dim, buffer, windows="first", aggregate="mean"):
     """Writes one chunk as Parquet under a temporary name, then renames it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     embeddings = np.concatenate(buffer.embeddings) if buffer.embeddings else \
         np.zeros((0, dim), np.float32)
-    columns = [pa.array(values, pa.string())
-               for values in (buffer.ids, buffer.patients, buffer.sources)]
+    ids, patients, sources = buffer.ids, buffer.patients, buffer.sources
+    extra = []
+    if windows == "all" and aggregate == "mean":
+        ids, patients, sources, counts, embeddings = buffer.averaged(embeddings)
+        extra = [pa.array(counts, pa.int32())]
+    elif windows == "all":
+        extra = [pa.array(buffer.windows, pa.int32()), pa.array(buffer.starts, pa.float64())]
+    columns = [pa.array(values, pa.string()) for values in (ids, patients, sources)] + extra
     columns += [pa.array(column) for column in np.ascontiguousarray(embeddings.T)]
     schema = _schema(dim, {"pclr_digest": digest,
-                           "pclr_errors": json.dumps([list(e) for e in buffer.errors])})
+                           "pclr_errors": json.dumps([list(e) for e in buffer.errors])},
+                     _window_fields(windows, aggregate))
     table = pa.Table.from_arrays(columns, schema=schema)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
 
 
-def _concatenate(part_paths, out, fmt, dim, metadata):
+def _concatenate(part_paths, out, fmt, dim, metadata, window_fields=()):
     """Appends the parts, one at a time, to `out` (temporary name, then renamed).
 
     An `ecg_id` seen before (two files with the same id, e.g. `a.hea` and
@@ -451,9 +522,9 @@ def _concatenate(part_paths, out, fmt, dim, metadata):
 
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
-    schema = _schema(dim, metadata)
+    schema = _schema(dim, metadata, window_fields)
     writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else \
-        pa_csv.CSVWriter(tmp, _schema(dim))
+        pa_csv.CSVWriter(tmp, _schema(dim, window_fields=window_fields))
     seen, errors, written = set(), [], 0
     try:
         for path in part_paths:
@@ -528,7 +599,8 @@ def _positive(value, name):
 # -- the job -----------------------------------------------------------------
 def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
-          reader_options=None, patient_id_field="patient_id", keep_parts=False):
+          reader_options=None, patient_id_field="patient_id", keep_parts=False,
+          windows="first", aggregate="mean"):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -556,6 +628,14 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         patient_id_field: str or None. Raw files: the metadata field
             (e.g. a WFDB `#patient_id:` header line) holding the patient id.
         keep_parts: bool. Keep `<out>.parts/` after the output is written.
+        windows: "first" embeds the first 10 s of each ECG (each row of a
+            tensorized folder); "all" every whole 10 s window (for raw
+            files, as `pclr tensorize --windows all` cuts them; for a
+            tensorized folder, its `window` rows of each ECG).
+        aggregate: with `windows="all"`: "mean" writes one row per ECG, the
+            mean representation over its windows and their count
+            (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
+            `start_s`).
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -568,6 +648,9 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         FileNotFoundError: a model path that does not exist.
     """
     began = time.perf_counter()
+    if windows not in WINDOWS or aggregate not in AGGREGATES:
+        raise ValueError(f"windows must be one of {WINDOWS} and aggregate one of "
+                         f"{AGGREGATES}, not {windows!r} and {aggregate!r}.")
     index, count = _check_shard(shard)
     batch_size = _positive(batch_size, "batch_size")
     chunk_size = _positive(chunk_size, "chunk_size")
@@ -586,10 +669,10 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder; give it alone, "
                          "not with other sources.")
     if folders:
-        data = _TensorizedInput(folders[0], variant)
+        data = _TensorizedInput(folders[0], variant, windows)
     else:
         data = _FileInput(_list_files(listed), variant, reader_options, patient_id_field,
-                          workers)
+                          workers, windows)
         if not data.count:
             raise ValueError(f"embed: no ECG files (.hea, .xml, .h5, .npy, ...) in {listed}.")
     try:
@@ -597,6 +680,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         chunks = [positions[i:i + chunk_size] for i in range(0, len(positions), chunk_size)]
         settings = [FORMAT_VERSION, identity, variant.name, data.unit,
                     sorted((reader_options or {}).items()), patient_id_field]
+        if windows == "all":  # the digests of existing "first" jobs stay as they were
+            settings += [windows, aggregate]
         digests = [_digest([settings, data.keys(chunk)]) for chunk in chunks]
         job = _digest([digests, index, count, fmt, dim])
         done = _finished(out, job)
@@ -620,7 +705,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
                 bar.update(batch.units)
                 if batch.last:
                     _write_part(part_paths[batch.chunk], digests[batch.chunk], dim,
-                                buffers.pop(batch.chunk))
+                                buffers.pop(batch.chunk), windows, aggregate)
         for stale in parts_dir.iterdir():  # temporary files of a killed run, older parts
             if stale not in part_paths:
                 stale.unlink()
@@ -632,9 +717,11 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             "embedding_dim": dim, "shard": [index, count],
             "inputs": int(data.count), "units_in_shard": int(len(positions)), "unit": data.unit,
             "parts": len(chunks), "parts_reused": len(chunks) - len(todo), "job": job,
+            "windows": windows, "aggregate": aggregate if windows == "all" else None,
         }
         embedded, errors = _concatenate(part_paths, out, fmt, dim,
-                                        {"pclr_summary": json.dumps(summary)})
+                                        {"pclr_summary": json.dumps(summary)},
+                                        _window_fields(windows, aggregate))
         write_errors(errors, errors_path)
         seconds = time.perf_counter() - began
         summary.update(
