@@ -38,7 +38,10 @@ setup(
             "nbclient",
             "nbformat",
             "ipykernel",
+            "tensorflow-serving-api>=2.16,<3",
         ],
+        # TF Serving request protos: warm-up files, gRPC requests (pclr_keras.serving)
+        "serving": ["tensorflow-serving-api>=2.16,<3"],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
     classifiers=[

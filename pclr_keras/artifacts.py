@@ -3,27 +3,33 @@
 `export_encoder` writes what downstream code needs without this package:
 `NAME.h5` and `NAME.keras` (plain `keras.models.load_model`, no custom
 objects) and a versioned TF Serving SavedModel `NAME/VERSION/` whose
-`serving_default` signature maps `ecg` to `embed`. Every file is written
+`serving_default` signature maps a preprocessed `ecg` to `embed` and whose
+`embed_raw` signature maps a raw `ecg` in mV and its rate `fs` to `embed`
+(see `pclr_keras.serving`), with a TF Serving warm-up file. Every file is written
 into a temporary folder beside its target and moved into place, so a killed
 export never leaves a half-written artifact under the final name.
 """
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import h5py
 import keras
 import tensorflow as tf
 
+from pclr_keras.graph_preprocess import preprocess_raw
+from pclr_keras.serving import RAW_SIGNATURE, SERVING_SIGNATURE, write_warmup_file
 from pclr_keras.upstream import load_upstream
+from pclr_keras.variants import VARIANTS, variant_for_input_shape
 
 FORMATS = ("h5", "keras", "savedmodel", "tflite")
 DEFAULT_FORMATS = ("h5", "keras", "savedmodel")
-SERVING_SIGNATURE = "serving_default"
 
 
 def encoder_only(model):
@@ -63,22 +69,70 @@ def _quiet_absl():
         logger.setLevel(level)
 
 
-def export_saved_model(encoder, export_dir):
-    """Writes a TF Serving SavedModel: `serving_default(ecg) -> {"embed": ...}`.
+def serving_variant(encoder):
+    """The variant whose leads and length `encoder` reads.
+
+    A released variant where the input shape is one; otherwise (e.g. a
+    narrow test encoder) the released variant with as many leads, with the
+    encoder's input length.
+
+    Raises:
+        ValueError: no variant reads that many leads, so no lead order is known.
+    """
+    length, leads = encoder.input.shape[1:]
+    try:
+        return variant_for_input_shape(length, leads)
+    except ValueError:
+        pass
+    for variant in VARIANTS.values():
+        if variant.num_leads == leads:
+            return dataclasses.replace(variant, name=f"{variant.name}_{length}",
+                                       input_length=length)
+    raise ValueError(f"No PCLR variant reads {leads} leads, so the raw-signal signature "
+                     "has no lead order.")
+
+
+def export_saved_model(encoder, export_dir, model_name="PCLR"):
+    """Writes a TF Serving SavedModel with both signatures and a warm-up file.
+
+    `serving_default(ecg) -> {"embed"}` takes preprocessed input;
+    `embed_raw(ecg, fs) -> {"embed"}` takes raw mV signals in the variant's
+    lead order and preprocesses them in the graph, rejecting what
+    `preprocess_ecg` rejects with an `InvalidArgument` error.
+    `assets.extra/tf_serving_warmup_requests` holds one request per
+    signature (written when tensorflow-serving-api is installed; else a
+    warning says what is missing).
 
     Args:
         encoder: a Keras encoder ending at `embed`.
         export_dir: str or Path. The versioned folder, e.g. `models/PCLR/1`.
+        model_name: str. The model name in the warm-up requests.
+
+    Returns:
+        The warm-up file's Path, or None if it could not be written.
     """
-    length, leads = encoder.input.shape[1:]
+    variant = serving_variant(encoder)
     archive = keras.export.ExportArchive()
     archive.track(encoder)
     archive.add_endpoint(
         SERVING_SIGNATURE,
         lambda ecg: {"embed": encoder(ecg, training=False)},
-        input_signature=[tf.TensorSpec([None, length, leads], tf.float32, name="ecg")],
+        input_signature=[tf.TensorSpec(
+            [None, variant.input_length, variant.num_leads], tf.float32, name="ecg")],
+    )
+    archive.add_endpoint(
+        RAW_SIGNATURE,
+        lambda ecg, fs: {"embed": encoder(preprocess_raw(ecg, fs, variant), training=False)},
+        input_signature=[tf.TensorSpec([None, None, None], tf.float32, name="ecg"),
+                         tf.TensorSpec([None], tf.float32, name="fs")],
     )
     archive.write_out(str(export_dir), verbose=False)
+    try:
+        return write_warmup_file(export_dir, variant, model_name)
+    except ImportError as error:
+        warnings.warn(f"{error}. {export_dir} was written without "
+                      "assets.extra/tf_serving_warmup_requests.", stacklevel=2)
+        return None
 
 
 def export_tflite(saved_model_dir, tflite_path):
@@ -125,7 +179,7 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
         if "keras" in formats:
             encoder.save(tmp / targets["keras"].name)
         if "savedmodel" in formats or "tflite" in formats:
-            export_saved_model(encoder, saved_model)
+            export_saved_model(encoder, saved_model, model_name=name)
         if "tflite" in formats:
             export_tflite(saved_model, tmp / targets["tflite"].name)
         for fmt in formats:

@@ -186,7 +186,8 @@ def run_embed(args):
                         shard=parse_shard(args.shard), chunk_size=args.chunk_size,
                         output_format="csv" if args.csv else None,
                         patient_id_field=args.patient_id_field,
-                        max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS)
+                        max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
+                        windows=args.windows, aggregate=args.aggregate)
     except ValueError as error:
         raise SystemExit(f"pclr embed: {error}") from None
     print(format_summary(summary))
@@ -373,6 +374,12 @@ def build_parser():
                             "with 1-2 flat leads, listed in the `quality` column)")
     embed.add_argument("--patient-id-field", default="patient_id",
                        help="raw files: metadata field holding the patient id")
+    embed.add_argument("--windows", choices=("first", "all"), default="first",
+                       help="embed the first 10 s, or every whole 10 s window (long records, "
+                       "tensorized with --windows all)")
+    embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
+                       help="with --windows all: one row per ECG, the mean over its windows "
+                       "(default), or one row per window with its start time")
     embed.set_defaults(run=run_embed)
 
     probe = commands.add_parser(

@@ -57,11 +57,15 @@ from pclr_keras.io import (
 from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
+from pclr_keras.tensorize import record_windows
+from pclr_keras.variants import ECG_DURATION_S
 
 FORMAT_VERSION = 2  # 2: the `quality` column
 PART_PATTERN = "part-{:05d}.parquet"
 ID_COLUMNS = ("ecg_id", "patient_id", "source", "quality")
 OUTPUT_FORMATS = ("parquet", "csv")
+WINDOWS = ("first", "all")
+AGGREGATES = ("mean", "none")
 # Formats whose files may hold many ECGs: streamed in order, never held whole.
 _MULTI_ECG_SUFFIXES = HDF5_SUFFIXES + NUMPY_SUFFIXES
 _DONE = object()
@@ -176,11 +180,13 @@ def _digest(payload):
 
 
 class _TensorizedInput:
-    """Units are rows of `labels.csv`; reads are `TensorizedECGs.read_ecgs`."""
+    """Units are rows of `labels.csv`, or with `windows="all"` ECGs (the rows
+    of their windows, `ecg_id`, `ecg_id#w1`, ...); reads are
+    `TensorizedECGs.read_ecgs`."""
 
     unit = "ECG"
 
-    def __init__(self, folder, variant):
+    def __init__(self, folder, variant, windows="first"):
         from pclr_keras.data import TensorizedECGs
 
         self.ecgs = TensorizedECGs(folder, variant=variant.name)
@@ -190,48 +196,72 @@ class _TensorizedInput:
         self.sources, self.qualities = (
             labels[column].astype("string").fillna("").to_numpy(object) if column in labels
             else np.full(len(labels), "", object) for column in ("source", "quality"))
+        self.windows = (labels["window"].fillna(0).to_numpy(np.int64) if "window" in labels
+                        else np.zeros(len(labels), np.int64))
+        rates = labels["fs_original"].to_numpy(float) if "fs_original" in labels else \
+            np.full(len(labels), np.nan)
+        self.starts = np.where(self.windows > 0, self.windows * np.round(
+            ECG_DURATION_S * rates) / rates, 0.0)
         self._keys = labels[["shard", "row"]].to_numpy(np.int64)
-        self.count = len(labels)
+        rows = np.arange(len(labels))
+        if windows == "all":
+            self.rows = np.split(rows, _ecg_starts(self.windows)[1:]) if len(rows) else []
+        else:
+            self.rows = [rows[i:i + 1] for i in rows]
+        self.count = len(self.rows)
+
+    def _rows(self, positions):
+        return np.concatenate([self.rows[p] for p in positions]) if len(positions) else \
+            np.zeros(0, np.int64)
 
     def keys(self, positions):
-        return [[self.ids[p], *self._keys[p].tolist()] for p in positions]
+        return [[self.ids[r], *self._keys[r].tolist()] for r in self._rows(positions)]
 
     def batches(self, chunks, batch_size, stop):
         for index, positions in chunks:
             for start in range(0, len(positions), batch_size):
                 if stop.is_set():
                     return
-                p = positions[start:start + batch_size]
+                units = positions[start:start + batch_size]
+                p = self._rows(units)
                 yield _Batch(index, self.ecgs.read_ecgs(p), self.ids[p].tolist(),
-                             self.patients[p].tolist(), self.sources[p].tolist(), [], len(p),
-                             start + batch_size >= len(positions),
-                             qualities=self.qualities[p].tolist())
+                             self.patients[p].tolist(), self.sources[p].tolist(), [],
+                             len(units), start + batch_size >= len(positions),
+                             qualities=self.qualities[p].tolist(),
+                             windows=self.windows[p].tolist(), starts=self.starts[p].tolist())
 
     def close(self):
         self.ecgs.close()
 
 
-def _iter_file(path, variant, reader_options, patient_id_field, max_flat_leads):
+def _iter_file(path, variant, reader_options, patient_id_field, max_flat_leads,
+               windows="first"):
     """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
 
-    rows: (ecg_id, patient_id, source, input path, float32 tensor, quality) per ECG.
+    rows: (ecg_id, patient_id, source, input path, float32 tensor, quality,
+    window, start in s) per ECG, or with `windows="all"` per whole 10 s window
+    of each ECG (ids `ecg_id`, `ecg_id#w1`, ... as `pclr tensorize` names them).
     errors: (source, problem, message); the source is the file as given, or
     for an ECG of a many-ECG file, the ECG's `file#...` source.
     """
     try:
         for record in iter_records(path, **reader_options):
             source = str(record.source)
+            patient = record.meta.get(patient_id_field) if patient_id_field else None
+            patient = "" if patient is None else str(patient)
             try:
-                tensor, flat = preprocess_ecg(record.signal, record.fs, record.lead_names,
-                                              variant=variant, source=source,
-                                              max_flat_leads=max_flat_leads,
-                                              return_flat_leads=True)
+                rows = []
+                for k, start, signal in record_windows(record, windows):
+                    tensor, flat = preprocess_ecg(signal, record.fs, record.lead_names,
+                                                  variant=variant, source=source,
+                                                  max_flat_leads=max_flat_leads,
+                                                  return_flat_leads=True)
+                    rows.append((record_id(source) + (f"#w{k}" if k else ""), patient, source,
+                                 str(path), tensor, quality_flags(flat), k, start))
             except ECGValidationError as error:
                 yield [], [(source if "#" in source else str(path), error.problem, str(error))]
                 continue
-            patient = record.meta.get(patient_id_field) if patient_id_field else None
-            yield [(record_id(source), "" if patient is None else str(patient), source,
-                    str(path), tensor, quality_flags(flat))], []
+            yield rows, []
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]
     except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
@@ -253,7 +283,8 @@ class _FileInput:
     unit = "file"
 
     def __init__(self, paths, variant, reader_options=None, patient_id_field="patient_id",
-                 workers=None, max_flat_leads=TOLERATED_FLAT_LEADS):
+                 workers=None, max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
+        self.windows = windows
         self.paths = list(paths)
         self.max_flat_leads = max_flat_leads
         self.count = len(self.paths)
@@ -272,7 +303,8 @@ class _FileInput:
         that may hold many ECGs is streamed here, one ECG at a time, when
         its turn comes.
         """
-        args = (self.variant, self.reader_options, self.patient_id_field, self.max_flat_leads)
+        args = (self.variant, self.reader_options, self.patient_id_field, self.max_flat_leads,
+                self.windows)
         pending = collections.deque()
         order = iter(order)
 
@@ -309,7 +341,7 @@ class _FileInput:
             x = np.stack([row[4] for row in rows]) if rows else None
             out = _Batch(chunk, x, [r[0] for r in rows], [r[1] for r in rows],
                          [r[2] for r in rows], errors, units, last, [r[3] for r in rows],
-                         [r[5] for r in rows])
+                         [r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows])
             rows, errors, units = [], [], 0
             return out
 
@@ -342,6 +374,8 @@ class _Batch:
     last: bool  # the chunk's last batch
     paths: list = None
     qualities: list = None  # "" or "flat:V1,..." per ECG
+    windows: list = None  # window index of each row (0: the first 10 s)
+    starts: list = None  # its start in the recording, s
 
 
 def _background(make_batches, depth=2):
@@ -393,10 +427,21 @@ def _paths(out):
             out.with_name(out.name + ".summary.json"))
 
 
-def _schema(dim, metadata=None):
+def _window_fields(windows, aggregate):
+    """Columns between the ids and the representation, per windows/aggregate."""
     import pyarrow as pa
 
-    fields = [(name, pa.string()) for name in ID_COLUMNS]
+    if windows == "first":
+        return []
+    if aggregate == "mean":
+        return [("windows", pa.int32())]
+    return [("window", pa.int32()), ("start_s", pa.float64())]
+
+
+def _schema(dim, metadata=None, window_fields=()):
+    import pyarrow as pa
+
+    fields = [(name, pa.string()) for name in ID_COLUMNS] + list(window_fields)
     fields += [(name, pa.float32()) for name in embedding_columns(dim)]
     return pa.schema(fields, metadata=metadata)
 
@@ -413,40 +458,74 @@ def _part_digest(path):
     return value.decode() if value else None
 
 
+def _ecg_starts(windows):
+    """Positions where an ECG's rows begin: its windows come in increasing order."""
+    windows = np.asarray(windows, np.int64)
+    if not len(windows):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate([[True], windows[1:] <= windows[:-1]]))
+
+
 class _ChunkBuffer:
     """One chunk's rows and errors until its part is written."""
 
     def __init__(self):
         self.ids, self.patients, self.sources, self.qualities = [], [], [], []
         self.embeddings, self.errors = [], []
+        self.windows, self.starts = [], []
 
     def add(self, batch, embeddings):
         self.ids += batch.ids
         self.patients += batch.patients
         self.sources += batch.sources
-        self.qualities += batch.qualities
+        self.qualities += batch.qualities or [""] * len(batch.ids)
+        self.windows += batch.windows or [0] * len(batch.ids)
+        self.starts += batch.starts or [0.0] * len(batch.ids)
         self.embeddings.append(np.asarray(embeddings, np.float32))
 
+    def averaged(self, embeddings):
+        """(ids, patients, sources, qualities, window counts, mean embeddings), one row
+        per ECG; its quality lists the leads flat in any of its windows."""
+        firsts = _ecg_starts(self.windows).tolist()
+        ends = firsts[1:] + [len(self.windows)]
+        means = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(firsts, ends)]) \
+            if firsts else np.zeros((0, embeddings.shape[1]))
+        qualities = [quality_flags([lead for q in self.qualities[a:b] if q
+                                    for lead in q.removeprefix("flat:").split(",")])
+                     for a, b in zip(firsts, ends)]
+        return ([self.ids[i] for i in firsts], [self.patients[i] for i in firsts],
+                [self.sources[i] for i in firsts], qualities,
+                [b - a for a, b in zip(firsts, ends)], means.astype(np.float32))
 
-def _write_part(path, digest, dim, buffer):
+
+def _write_part(path, digest, dim, buffer, windows="first", aggregate="mean"):
     """Writes one chunk as Parquet under a temporary name, then renames it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     embeddings = np.concatenate(buffer.embeddings) if buffer.embeddings else \
         np.zeros((0, dim), np.float32)
+    ids, patients, sources, qualities = (buffer.ids, buffer.patients, buffer.sources,
+                                         buffer.qualities)
+    extra = []
+    if windows == "all" and aggregate == "mean":
+        ids, patients, sources, qualities, counts, embeddings = buffer.averaged(embeddings)
+        extra = [pa.array(counts, pa.int32())]
+    elif windows == "all":
+        extra = [pa.array(buffer.windows, pa.int32()), pa.array(buffer.starts, pa.float64())]
     columns = [pa.array(values, pa.string())
-               for values in (buffer.ids, buffer.patients, buffer.sources, buffer.qualities)]
+               for values in (ids, patients, sources, qualities)] + extra
     columns += [pa.array(column) for column in np.ascontiguousarray(embeddings.T)]
     schema = _schema(dim, {"pclr_digest": digest,
-                           "pclr_errors": json.dumps([list(e) for e in buffer.errors])})
+                           "pclr_errors": json.dumps([list(e) for e in buffer.errors])},
+                     _window_fields(windows, aggregate))
     table = pa.Table.from_arrays(columns, schema=schema)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
 
 
-def _concatenate(part_paths, out, fmt, dim, metadata):
+def _concatenate(part_paths, out, fmt, dim, metadata, window_fields=()):
     """Appends the parts, one at a time, to `out` (temporary name, then renamed).
 
     An `ecg_id` seen before (two files with the same id, e.g. `a.hea` and
@@ -461,9 +540,9 @@ def _concatenate(part_paths, out, fmt, dim, metadata):
 
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
-    schema = _schema(dim, metadata)
+    schema = _schema(dim, metadata, window_fields)
     writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else \
-        pa_csv.CSVWriter(tmp, _schema(dim))
+        pa_csv.CSVWriter(tmp, _schema(dim, window_fields=window_fields))
     seen, errors, written = set(), [], 0
     try:
         for path in part_paths:
@@ -539,7 +618,7 @@ def _positive(value, name):
 def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field="patient_id", keep_parts=False,
-          max_flat_leads=TOLERATED_FLAT_LEADS):
+          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean"):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -571,6 +650,14 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             leads is embedded and its flat leads listed in `quality`
             ("flat:V1"); more are rejected. 0 rejects any (`--strict`). A
             tensorized folder carries the `quality` its `labels.csv` has.
+        windows: "first" embeds the first 10 s of each ECG (each row of a
+            tensorized folder); "all" every whole 10 s window (for raw
+            files, as `pclr tensorize --windows all` cuts them; for a
+            tensorized folder, its `window` rows of each ECG).
+        aggregate: with `windows="all"`: "mean" writes one row per ECG, the
+            mean representation over its windows and their count
+            (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
+            `start_s`).
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -583,6 +670,9 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         FileNotFoundError: a model path that does not exist.
     """
     began = time.perf_counter()
+    if windows not in WINDOWS or aggregate not in AGGREGATES:
+        raise ValueError(f"windows must be one of {WINDOWS} and aggregate one of "
+                         f"{AGGREGATES}, not {windows!r} and {aggregate!r}.")
     index, count = _check_shard(shard)
     batch_size = _positive(batch_size, "batch_size")
     chunk_size = _positive(chunk_size, "chunk_size")
@@ -601,10 +691,10 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder; give it alone, "
                          "not with other sources.")
     if folders:
-        data = _TensorizedInput(folders[0], variant)
+        data = _TensorizedInput(folders[0], variant, windows)
     else:
         data = _FileInput(_list_files(listed), variant, reader_options, patient_id_field,
-                          workers, max_flat_leads)
+                          workers, max_flat_leads, windows)
         if not data.count:
             raise ValueError(f"embed: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
                              f"{listed}.")
@@ -613,6 +703,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         chunks = [positions[i:i + chunk_size] for i in range(0, len(positions), chunk_size)]
         settings = [FORMAT_VERSION, identity, variant.name, data.unit,
                     sorted((reader_options or {}).items()), patient_id_field, max_flat_leads]
+        if windows == "all":  # the digests of existing "first" jobs stay as they were
+            settings += [windows, aggregate]
         digests = [_digest([settings, data.keys(chunk)]) for chunk in chunks]
         job = _digest([digests, index, count, fmt, dim])
         done = _finished(out, job)
@@ -636,7 +728,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
                 bar.update(batch.units)
                 if batch.last:
                     _write_part(part_paths[batch.chunk], digests[batch.chunk], dim,
-                                buffers.pop(batch.chunk))
+                                buffers.pop(batch.chunk), windows, aggregate)
         for stale in parts_dir.iterdir():  # temporary files of a killed run, older parts
             if stale not in part_paths:
                 stale.unlink()
@@ -648,9 +740,11 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             "embedding_dim": dim, "shard": [index, count],
             "inputs": int(data.count), "units_in_shard": int(len(positions)), "unit": data.unit,
             "parts": len(chunks), "parts_reused": len(chunks) - len(todo), "job": job,
+            "windows": windows, "aggregate": aggregate if windows == "all" else None,
         }
         embedded, errors = _concatenate(part_paths, out, fmt, dim,
-                                        {"pclr_summary": json.dumps(summary)})
+                                        {"pclr_summary": json.dumps(summary)},
+                                        _window_fields(windows, aggregate))
         write_errors(errors, errors_path)
         seconds = time.perf_counter() - began
         summary.update(

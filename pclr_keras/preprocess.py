@@ -204,6 +204,17 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         raise
 
 
+def leads_in_variant_order(signal, lead_names, variant="pclr"):
+    """The variant's leads of `signal` (samples, columns), in its order, float32.
+
+    Raises:
+        ECGValidationError: a lead is missing or appears twice.
+    """
+    variant = get_variant(variant)
+    signals, columns = _as_signals_and_columns(signal, lead_names, variant)
+    return np.asarray(signals[:, columns], dtype=np.float32)
+
+
 def _as_signals_and_columns(ecg, lead_names, variant):
     """One ECG as an array (samples, columns) and the variant's columns in it."""
     if isinstance(ecg, Mapping):

@@ -57,6 +57,13 @@ def synthetic_ecg(patient, rng, seconds=10.0, fs=500.0):
     return signal + wander[:, None] + rng.normal(scale=0.02, size=signal.shape)
 
 
+def example_ecg(fs=100.0, seconds=10.0, seed=0):
+    """One synthetic 12-lead ECG (samples, 12) in mV, `STANDARD_LEADS` order:
+    a valid input wherever an example is needed (e.g. warm-up requests)."""
+    rng = np.random.default_rng(seed)
+    return synthetic_ecg(_patient(rng), rng, seconds=seconds, fs=fs)
+
+
 def write_cohort(folder, patients=48, ecgs_per_patient=(2, 3), seed=0, fs=500.0):
     """Writes a cohort as WFDB records plus `manifest.csv` (path, patient_id, labels).
 

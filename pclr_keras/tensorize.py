@@ -116,14 +116,15 @@ def _digest(payload):
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _windows(record, mode):
-    """(index, signal) of each 10 s window to keep: the first, or all whole ones."""
+def record_windows(record, mode):
+    """(index, start in s, signal) of each 10 s window to keep: the first, or
+    all whole ones (a record shorter than 10 s is one window)."""
     if mode == "first":
-        yield 0, record.signal
+        yield 0, 0.0, record.signal
         return
     per_window = int(round(ECG_DURATION_S * record.fs))
     for k in range(max(1, record.signal.shape[0] // per_window)):
-        yield k, record.signal[k * per_window:(k + 1) * per_window]
+        yield k, k * per_window / record.fs, record.signal[k * per_window:(k + 1) * per_window]
 
 
 def _file_meta(meta):
@@ -154,7 +155,7 @@ def _ecg_rows(item, settings):
                 patient = str(record.meta.get(settings.patient_id_field) or "")
             base_id = dict(item.labels).get("ecg_id")
             base_id = record_id(record.source) if base_id is None else str(base_id)
-            for window, signal in _windows(record, settings.windows):
+            for window, _, signal in record_windows(record, settings.windows):
                 ecg_id = base_id if window == 0 else f"{base_id}#w{window}"
                 try:
                     tensors, quality = preprocess_for_variants(

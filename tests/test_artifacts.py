@@ -86,6 +86,14 @@ def test_serving_signature_seen_by_saved_model_cli(small_export):
     assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, 256, 1)" in text
     assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text
     assert "tensorflow/serving/predict" in text
+    raw = subprocess.run(
+        [cli, "show", "--dir", str(written["savedmodel"]), "--tag_set", "serve",
+         "--signature_def", "embed_raw"], capture_output=True, text=True, timeout=120)
+    assert raw.returncode == 0, raw.stderr[-2000:]
+    text = " ".join(raw.stdout.split())
+    assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, -1, -1)" in text
+    assert "inputs['fs'] tensor_info: dtype: DT_FLOAT shape: (-1)" in text
+    assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text
 
 
 def test_tflite_single_lead_export_matches(small_export):
@@ -144,3 +152,13 @@ def test_full_size_pclr_h5_loads_with_plain_keras(tmp_path):
 def test_cli_export_needs_weights_or_untrained(tmp_path):
     with pytest.raises(SystemExit, match="--untrained"):
         pclr_main(["export", "--out", str(tmp_path)])
+
+
+def test_export_without_serving_api_says_what_is_missing(tmp_path, monkeypatch):
+    for module in ("tensorflow_serving", "tensorflow_serving.apis"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    with pytest.warns(UserWarning, match=r"pip install 'pclr-keras\[serving\]'"):
+        written = export_encoder(build_encoder("lead_I", **SMALL_ENCODER), tmp_path,
+                                 formats=("savedmodel",))
+    assert (written["savedmodel"] / "saved_model.pb").is_file()
+    assert not (written["savedmodel"] / "assets.extra").exists()

@@ -154,3 +154,26 @@ def test_missing_path_and_unknown_format_raise(tmp_path):
         load_upstream(tmp_path / "notes.txt")
     with pytest.raises(ValueError, match="not a SavedModel"):
         load_upstream(tmp_path)
+
+
+def test_reexported_ml4h_saved_model_serves_raw_ecgs(fixtures, tmp_path):
+    """`pclr export --weights` of ml4h's folder: embed_raw = preprocess_ecg + its encoder."""
+    pytest.importorskip("tensorflow_serving", reason="needs pclr-keras[serving]")
+    from conftest import require_shared
+    from pclr_keras.cli import main as pclr_main
+    from pclr_keras.io import read_wfdb
+    from pclr_keras.preprocess import preprocess_ecg
+    from pclr_keras.serving import RAW_SIGNATURE, WARMUP_FILE, grpc_request
+    from serving_client import serve
+
+    record = read_wfdb(require_shared("data/ludb/data") / "1")
+    assert pclr_main(["export", "--weights", str(fixtures / "PCLR_lead_II"), "--out",
+                      str(tmp_path), "--name", "PCLR_lead_II", "--formats", "savedmodel"]) == 0
+    saved_model = tmp_path / "PCLR_lead_II" / "1"
+    assert (saved_model / WARMUP_FILE).is_file()
+    answer = serve(saved_model, {"ludb": grpc_request(record, variant="lead_II")}, tmp_path)
+    assert answer["ludb"]["signature"] == RAW_SIGNATURE
+    x = preprocess_ecg(record.signal, record.fs, record.lead_names, "lead_II")[np.newaxis]
+    np.testing.assert_allclose(np.array(answer["ludb"]["embed"], np.float32),
+                               embed(load_upstream(fixtures / "PCLR_lead_II"), x),
+                               atol=ATOL, rtol=0)
