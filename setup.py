@@ -33,6 +33,8 @@ setup(
             "nbformat",
             "ipykernel",
         ],
+        # `--runner beam`: the Beam pipelines in pclr_keras.pipelines
+        "beam": ["apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
     classifiers=[

@@ -7,7 +7,7 @@ stacked NumPy arrays).
 
 from pathlib import Path
 
-from pclr_keras.io.record import ECGReadError, ECGRecord
+from pclr_keras.io.record import ECGReadError, ECGRecord, read_failure
 from pclr_keras.io.wfdb_records import read_wfdb
 
 WFDB_SUFFIXES = (".hea",)
@@ -71,4 +71,4 @@ def iter_records(path, **options):
 
 
 __all__ = ["ECGReadError", "ECGRecord", "find_ecg_files", "is_ecg_file", "iter_records",
-           "read_wfdb", "record_id"]
+           "read_failure", "read_wfdb", "record_id"]
