@@ -280,7 +280,7 @@ def _add_runner_arguments(parser):
                         help="local (this machine) or beam (an Apache Beam pipeline; needs "
                              "pip install 'pclr-keras[beam]')")
     parser.add_argument("--beam-options", default="",
-                        help="Beam pipeline flags, e.g. \"--runner=FlinkRunner "
+                        help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
                              "--flink_master=host:8081\" (default: DirectRunner, "
                              "multi-processing, all cores)")
 

@@ -202,7 +202,10 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                        batch_size=batch_size, chunk_size=chunk_size,
                        reader_options=reader_options, patient_id_field=patient_id_field,
                        summary=summary)
-    result = json.loads(_paths(out)[2].read_text())
-    result["seconds"] = round(time.time() - began, 3)
-    return result
+    summary = json.loads(_paths(out)[2].read_text())
+    seconds = time.time() - began  # the pipeline's start-up included
+    summary.update(seconds=round(seconds, 3),
+                   ecgs_per_second=round(summary["ecgs_found"] / seconds, 2))
+    write_json(_paths(out)[2], summary)
+    return summary
 
