@@ -264,13 +264,13 @@ def report_timings(args, what, rows):
         seconds = statistics.median(times)
         print(f"| {names[key]:<52} | {n:>5} | {seconds:6.2f} | {n / seconds:6.1f} |")
     print("\nratio: median over rounds of (our ECGs/s) / (baseline ECGs/s) in the same round\n")
-    print(f"| {'ours':<46} | {'baseline':<46} | {'ratio':>6} | {'goal':>5} |")
-    print(f"|{'-' * 48}|{'-' * 48}|{'-' * 7}:|{'-' * 6}:|")
+    print(f"| {'ours':<46} | {'baseline':<46} | {'ratio':>6} | {'goal':>6} |")
+    print(f"|{'-' * 48}|{'-' * 48}|{'-' * 7}:|{'-' * 7}:|")
     for ours, base, goal in comparisons:
         if ours in rows and base in rows:
             (n_ours, t_ours), (n_base, t_base) = rows[ours], rows[base]
             ratio = statistics.median((n_ours / a) / (n_base / b) for a, b in zip(t_ours, t_base))
-            print(f"| {names[ours]:<46} | {names[base]:<46} | {ratio:5.2f}x | {goal:4.1f}x |")
+            print(f"| {names[ours]:<46} | {names[base]:<46} | {ratio:5.2f}x | {goal:4.2f}x |")
 
 
 def report_memory(args, peaks):

@@ -35,13 +35,12 @@ LUDB = ["1", "2"]
 
 
 def copy_record(source, folder, name=None):
-    for suffix in (".hea", ".dat"):
-        target = folder / ((name or source.name) + suffix)
-        shutil.copy(source.with_suffix(suffix), target)
-        if name:  # the header names its record and signal file
-            target.write_text(source.with_suffix(".hea").read_text().replace(
-                source.name, name)) if suffix == ".hea" else None
-    return folder / f"{name or source.name}.hea"
+    """Copies a WFDB record (header and signal file), renamed to `name` if given."""
+    name = name or source.name
+    shutil.copy(source.with_suffix(".dat"), folder / f"{name}.dat")
+    header = source.with_suffix(".hea").read_text()  # names its record and signal file
+    (folder / f"{name}.hea").write_text(header.replace(source.name, name))
+    return folder / f"{name}.hea"
 
 
 @pytest.fixture(scope="module")
