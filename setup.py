@@ -42,6 +42,8 @@ setup(
         ],
         # TF Serving request protos: warm-up files, gRPC requests (pclr_keras.serving)
         "serving": ["tensorflow-serving-api>=2.16,<3"],
+        # `--runner beam`: the Beam pipelines in pclr_keras.pipelines
+        "beam": ["apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
     classifiers=[

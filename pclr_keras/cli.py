@@ -41,7 +41,7 @@ def run_tensorize(args):
 
     if not args.sources and not args.manifest:
         raise SystemExit("pclr tensorize: give files or folders, or --manifest CSV.")
-    inputs, planned = find_inputs(args.sources), []
+    inputs, planned, listed = find_inputs(args.sources), [], []
     if args.manifest:
         listed, planned = read_manifest(
             args.manifest, path_column=args.path_column, patient_column=args.patient_column,
@@ -57,8 +57,16 @@ def run_tensorize(args):
         patient_id_field=args.patient_id_field or "",
         reader_options=tuple(sorted(reader_options.items())),
         max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads)
-    summary = tensorize(inputs, args.out, settings, planned_errors=planned,
-                        shard_size=args.shard_size, workers=args.workers)
+    if args.runner == "beam":
+        from pclr_keras.pipelines import tensorize_on_beam
+
+        summary = _on_beam(tensorize_on_beam, args.sources, args.out, settings,
+                           listed=listed,
+                           planned_errors=planned, shard_size=args.shard_size,
+                           beam_options=args.beam_options, workers=args.workers)
+    else:
+        summary = tensorize(inputs, args.out, settings, planned_errors=planned,
+                            shard_size=args.shard_size, workers=args.workers)
     out = Path(args.out)
     print(f"\nTensorized into {out}")
     print(f"  ECGs found        {summary['ecgs_found']}")
@@ -176,18 +184,40 @@ def run_datasets(args):
     return 0
 
 
+def _on_beam(run, *args, **kwargs):
+    """Runs a `pclr_keras.pipelines` job; without the `beam` extra, says how to install it."""
+    try:
+        return run(*args, **kwargs)
+    except ImportError as error:
+        from pclr_keras.pipelines import BEAM_MISSING
+
+        if str(error) == BEAM_MISSING:
+            raise SystemExit(f"pclr: {error}") from None
+        raise
+
+
 def run_embed(args):
-    from pclr_keras.embedding import embed, format_summary, parse_shard
+    from pclr_keras.embedding import embed, format_summary, is_tensorized_folder, parse_shard
     from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
     sources = args.data[0] if len(args.data) == 1 else args.data
+    options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size,
+                   output_format="csv" if args.csv else None,
+                   patient_id_field=args.patient_id_field,
+                   max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
+                   windows=args.windows, aggregate=args.aggregate)
     try:
-        summary = embed(args.model, sources, args.out, batch_size=args.batch_size,
-                        shard=parse_shard(args.shard), chunk_size=args.chunk_size,
-                        output_format="csv" if args.csv else None,
-                        patient_id_field=args.patient_id_field,
-                        max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
-                        windows=args.windows, aggregate=args.aggregate)
+        if args.runner == "beam":
+            from pclr_keras.pipelines import embed_on_beam
+
+            if args.shard != "0/1" or any(is_tensorized_folder(s) for s in args.data):
+                raise ValueError("--runner beam embeds ECG files (no --shard, no tensorized "
+                                 "folder): Beam splits the work itself.")
+            summary = _on_beam(embed_on_beam, args.model, args.data, args.out,
+                               beam_options=args.beam_options, **options)
+        else:
+            summary = embed(args.model, sources, args.out, shard=parse_shard(args.shard),
+                            **options)
     except ValueError as error:
         raise SystemExit(f"pclr embed: {error}") from None
     print(format_summary(summary))
@@ -250,6 +280,16 @@ def run_experiment(args):
     print((Path(args.out) / "probe_results.md").read_text())
 
 
+def _add_runner_arguments(parser):
+    parser.add_argument("--runner", choices=("local", "beam"), default="local",
+                        help="local (this machine) or beam (an Apache Beam pipeline; needs "
+                             "pip install 'pclr-keras[beam]')")
+    parser.add_argument("--beam-options", default="",
+                        help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
+                             "--flink_master=host:8081\" (default: DirectRunner, "
+                             "multi-processing, all cores)")
+
+
 def build_parser():
     from pclr_keras.variants import VARIANTS
 
@@ -298,6 +338,7 @@ def build_parser():
     tensorize.add_argument("--strict", action="store_true",
                            help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
                                 "flat leads, listed in the `quality` column)")
+    _add_runner_arguments(tensorize)
     tensorize.set_defaults(run=run_tensorize)
 
     pretrain = commands.add_parser(
@@ -380,6 +421,7 @@ def build_parser():
     embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
                        help="with --windows all: one row per ECG, the mean over its windows "
                        "(default), or one row per window with its start time")
+    _add_runner_arguments(embed)
     embed.set_defaults(run=run_embed)
 
     probe = commands.add_parser(

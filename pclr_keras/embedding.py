@@ -53,7 +53,8 @@ import numpy as np
 from tqdm import tqdm
 
 from pclr_keras.io import (
-    HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, record_id)
+    HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, read_failure,
+    record_id)
 from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
@@ -265,7 +266,7 @@ def _iter_file(path, variant, reader_options, patient_id_field, max_flat_leads,
     except ECGReadError as error:
         yield [], [(str(path), "unreadable", str(error))]
     except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
-        yield [], [(str(path), "unreadable", f"{path}: {type(error).__name__}: {error}")]
+        yield [], [read_failure(path, error)]
 
 
 def _read_file(*args):

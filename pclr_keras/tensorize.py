@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from pclr_keras import __version__
 from pclr_keras.atomic import replacing, write_errors, write_json
-from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, record_id
+from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, read_failure, record_id
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
 from pclr_keras.variants import ECG_DURATION_S, get_variant
@@ -171,6 +171,8 @@ def _ecg_rows(item, settings):
                     tensors=tensors))
     except ECGReadError as error:
         errors.append((error.source, "unreadable", str(error)))
+    except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
+        errors.append(read_failure(item.path, error))
     return rows, errors
 
 
@@ -331,21 +333,9 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
         tensorized, rejected by problem, patients.
     """
     out_dir = Path(out_dir)
-    (out_dir / "shards").mkdir(parents=True, exist_ok=True)
-    errors, unique, seen_paths = list(planned_errors), [], set()
-    for item in inputs:
-        key = os.path.realpath(item.path)
-        if key in seen_paths:
-            errors.append((item.path, "duplicate", f"{item.path}: listed twice in the inputs"))
-            continue
-        seen_paths.add(key)
-        unique.append(item)
-
-    shards = [unique[i:i + shard_size] for i in range(0, len(unique), shard_size)]
-    paths = [out_dir / "shards" / SHARD_PATTERN.format(i) for i in range(len(shards))]
-    digests = [_digest([dataclasses.asdict(settings), __version__,
-                        [dataclasses.asdict(item) for item in shard]]) for shard in shards]
-    bases = [_digest(digests[:i + 1]) for i in range(len(shards))]
+    errors, shards, paths, digests, bases = plan_shards(inputs, out_dir, settings,
+                                                        planned_errors, shard_size)
+    unique = [item for shard in shards for item in shard]
     todo = [i for i in range(len(shards)) if not _is_complete(paths[i], digests[i], bases[i])]
     workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     with tqdm(total=len(unique), initial=len(unique) - sum(len(shards[i]) for i in todo),
@@ -360,6 +350,37 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
                            for i in todo]
                 for future in concurrent.futures.as_completed(futures):
                     bar.update(future.result())
+    return finish(out_dir, paths, errors, bases)
+
+
+def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
+    """Inputs in order -> (errors, shards of inputs, shard paths, digests, bases).
+
+    An input listed twice (same real path) is a `duplicate` error; the rest
+    are cut into shards of `shard_size` in order. A shard's digest names its
+    inputs and settings; its basis, the shards up to it, against which its
+    duplicates are dropped. Creates `out_dir/shards`.
+    """
+    (Path(out_dir) / "shards").mkdir(parents=True, exist_ok=True)
+    errors, unique, seen_paths = list(planned_errors), [], set()
+    for item in inputs:
+        key = os.path.realpath(item.path)
+        if key in seen_paths:
+            errors.append((item.path, "duplicate", f"{item.path}: listed twice in the inputs"))
+            continue
+        seen_paths.add(key)
+        unique.append(item)
+    shards = [unique[i:i + shard_size] for i in range(0, len(unique), shard_size)]
+    paths = [Path(out_dir) / "shards" / SHARD_PATTERN.format(i) for i in range(len(shards))]
+    digests = [_digest([dataclasses.asdict(settings), __version__,
+                        [dataclasses.asdict(item) for item in shard]]) for shard in shards]
+    bases = [_digest(digests[:i + 1]) for i in range(len(shards))]
+    return errors, shards, paths, digests, bases
+
+
+def finish(out_dir, paths, errors, bases):
+    """Removes shards of earlier, larger runs; merges `paths` into the tables and summary."""
+    out_dir = Path(out_dir)
     for stale in (out_dir / "shards").glob("shard-*.h5"):
         if stale not in paths:
             stale.unlink()  # left by an earlier run over more inputs

@@ -10,7 +10,7 @@ stacked NumPy arrays).
 from pathlib import Path
 
 from pclr_keras.io.dicom_waveform import is_dicom_file
-from pclr_keras.io.record import ECGReadError, ECGRecord
+from pclr_keras.io.record import ECGReadError, ECGRecord, read_failure
 from pclr_keras.io.safe_xml import xml_root_name
 from pclr_keras.io.wfdb_records import read_wfdb
 
@@ -106,4 +106,4 @@ def iter_records(path, **options):
 
 
 __all__ = ["ECGReadError", "ECGRecord", "find_ecg_files", "is_ecg_file", "iter_records",
-           "read_wfdb", "record_id"]
+           "read_failure", "read_wfdb", "record_id"]

@@ -1,6 +1,8 @@
 """What every reader returns: samples in mV, lead names, rate, and metadata."""
 
 import dataclasses
+import traceback
+from pathlib import Path
 
 import numpy as np
 
@@ -12,6 +14,17 @@ class ECGReadError(OSError):
         super().__init__(f"{source}: {reason}")
         self.source = str(source)
         self.reason = reason
+
+
+def read_failure(path, error):
+    """An errors-report row for a reader that raised something unexpected (a bug on one file).
+
+    Bulk jobs record it and go on; the message ends with where it was raised.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in " \
+            f"{frames[-1].name})" if frames else ""
+    return str(path), "unreadable", f"{path}: {type(error).__name__}: {error}{where}"
 
 
 @dataclasses.dataclass

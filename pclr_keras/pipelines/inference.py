@@ -1,0 +1,49 @@
+"""A Beam `RunInference` model handler on our own loader, for our encoders and ml4h's.
+
+`load_encoder` reads every artifact `pclr embed` reads (our `.keras`/`.h5`,
+ml4h's Keras 2 `.h5` and SavedModel), and the forward pass is the traced one
+`pclr embed` uses, so both give the same numbers.
+"""
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+
+class _LoadedEncoder:
+    """The encoder and its traced forward pass (the encoder kept alive beside it)."""
+
+    def __init__(self, encoder):
+        from pclr_keras.embedding import _forward_function
+
+        self.encoder = encoder
+        self.forward = _forward_function(encoder)
+
+
+class EncoderModelHandler(ModelHandler):
+    """Batches of preprocessed (length, leads) float32 ECGs -> their representations.
+
+    Args:
+        model_path: str. Any encoder artifact `pclr_keras.artifacts.load_encoder` reads.
+        batch_size: int. ECGs per forward pass (Beam batches elements to it).
+    """
+
+    def __init__(self, model_path, batch_size=64):
+        super().__init__()
+        self.model_path = str(model_path)
+        self.batch_size = int(batch_size)
+
+    def load_model(self):
+        from pclr_keras.artifacts import load_encoder
+
+        return _LoadedEncoder(load_encoder(self.model_path))
+
+    def run_inference(self, batch, model, inference_args=None):
+        embeddings = model.forward(np.stack(batch).astype(np.float32, copy=False))
+        return [PredictionResult(example, np.asarray(embedding, np.float32))
+                for example, embedding in zip(batch, embeddings)]
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": self.batch_size, "max_batch_size": self.batch_size}
+
+    def get_metrics_namespace(self):
+        return "pclr_encoder"
