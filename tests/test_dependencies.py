@@ -102,12 +102,39 @@ def project_files(*folders, patterns=("*.py",)):
 FIRST_PARTY = {"pclr_keras", "model_zoo"} | {p.stem for p in project_files("model_zoo")}
 
 
+# Sub-packages that belong to an extra: their `__init__` is the lazy gate (it
+# imports the extra only when called, with the install message), so the
+# modules behind it may import the extra at their top.
+EXTRA_SUBPACKAGES = {"pclr_keras/pipelines": "beam"}
+
+
 def test_package_imports_are_declared():
     required, extras = declared_requirements(ROOT / "setup.py")
     # `dev` is for the tests; the package may lean on the user-facing extras only.
     optional = set().union(*(reqs for extra, reqs in extras.items() if extra != "dev"))
-    problems = undeclared_imports(project_files("pclr_keras", "model_zoo"), required,
-                                  optional, FIRST_PARTY)
+    behind_gate = {path: extra for folder, extra in EXTRA_SUBPACKAGES.items()
+                   for path in project_files(folder) if path.name != "__init__.py"}
+    problems = undeclared_imports(
+        [p for p in project_files("pclr_keras", "model_zoo") if p not in behind_gate],
+        required, optional, FIRST_PARTY)
+    for path, extra in behind_gate.items():
+        problems += undeclared_imports([path], required | extras[extra], optional, FIRST_PARTY)
+    assert not problems, "\n".join(problems)
+
+
+def test_extra_subpackages_are_imported_only_through_their_gate():
+    """Nothing outside such a sub-package imports its modules at module level."""
+    problems = []
+    for path in project_files("pclr_keras", "model_zoo"):
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for folder in EXTRA_SUBPACKAGES:
+                package = folder.replace("/", ".")
+                if (any(n.startswith(package) for n in names)
+                        and not path.is_relative_to(ROOT / folder)):
+                    problems.append(f"{shown(path)}:{node.lineno} imports {package} at the top")
     assert not problems, "\n".join(problems)
 
 
@@ -126,7 +153,7 @@ def test_a_requirement_removed_from_setup_py_is_reported(tmp_path):
     setup_py.write_text((ROOT / "setup.py").read_text().replace('"pyarrow>=12",', ""))
     required, extras = declared_requirements(setup_py)
     assert "pyarrow" not in required and "scikit-learn" in required
-    problems = undeclared_imports(project_files("pclr_keras"), required,
+    problems = undeclared_imports(sorted((ROOT / "pclr_keras").glob("*.py")), required,
                                   set().union(*extras.values()), FIRST_PARTY)
     assert problems and all("imports pyarrow" in p for p in problems)
     assert any(p.startswith("pclr_keras/embedding.py:") for p in problems)
