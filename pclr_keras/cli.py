@@ -110,7 +110,8 @@ def run_pretrain(args):
         variant=args.variant, objective=args.objective,
         targets=tuple(args.targets.split(",")) if args.targets else (),
         batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
-        optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction, seed=args.seed,
+        optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
+        temperature=args.temperature, augment=args.augment, seed=args.seed,
         checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
         mixed_precision=args.mixed_precision, jit_compile=args.xla,
         encoder=json.loads(args.encoder_json) if args.encoder_json else {})
@@ -355,6 +356,10 @@ def build_parser():
     pretrain.add_argument("--steps", type=int, default=0, help="total steps (overrides --epochs)")
     pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"))
     pretrain.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    pretrain.add_argument("--temperature", type=float, default=0.1,
+                          help="NT-Xent temperature (default: 0.1, as PCLR)")
+    pretrain.add_argument("--augment", action="store_true",
+                          help="pclr, clocs: also augment both views (simclr always does)")
     pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "

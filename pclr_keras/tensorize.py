@@ -201,11 +201,15 @@ def _write_shard(path, digest, rows, errors, settings):
     os.replace(tmp, path)
 
 
-def process_shard(path, digest, inputs, settings):
-    """Worker: reads and preprocesses one shard's inputs and writes the shard."""
+def process_shard(path, digest, inputs, settings, read=None):
+    """Worker: reads and preprocesses one shard's inputs and writes the shard.
+
+    `read(item, settings) -> (rows, errors)` reads one input (default: from
+    a local path; Beam passes one that stages remote files first).
+    """
     rows, errors = [], []
     for item in inputs:
-        item_rows, item_errors = _ecg_rows(item, settings)
+        item_rows, item_errors = (read or _ecg_rows)(item, settings)
         rows += item_rows
         errors += item_errors
     _write_shard(Path(path), digest, rows, errors, settings)

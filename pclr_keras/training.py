@@ -64,6 +64,9 @@ class PretrainConfig:
         warmup_fraction: float. Share of the steps spent warming up linearly
             before the cosine decay.
         temperature: float. NT-Xent temperature (PCLR: 0.1).
+        augment: bool. Also augment each view (`augment.py`: crop, amplitude,
+            noise, baseline wander, lead drop) for `pclr` and `clocs`;
+            `simclr` always augments.
         seed: int. Weights and data order.
         checkpoint_every: int. Steps between checkpoints (also at each
             epoch's end and at the end).
@@ -83,6 +86,7 @@ class PretrainConfig:
     learning_rate: float = 1e-3
     warmup_fraction: float = 0.05
     temperature: float = TEMPERATURE
+    augment: bool = False
     seed: int = 0
     checkpoint_every: int = 100
     steps_per_loop: int = 1
@@ -213,7 +217,7 @@ class Pretrainer:
     # --- how the loop runs ---------------------------------------------------------
     def _dataset(self, start_step):
         config = self.config
-        augment = AugmentConfig() if config.objective == "simclr" else None
+        augment = AugmentConfig() if config.objective == "simclr" or config.augment else None
 
         def dataset_fn(context):
             if config.objective in CONTRASTIVE:

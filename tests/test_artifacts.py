@@ -78,19 +78,19 @@ def test_serving_signature_seen_by_saved_model_cli(small_export):
     cli = shutil.which("saved_model_cli")
     if cli is None:
         pytest.skip("saved_model_cli is not on PATH")
-    shown = subprocess.run(
-        [cli, "show", "--dir", str(written["savedmodel"]), "--tag_set", "serve",
-         "--signature_def", "serving_default"], capture_output=True, text=True, timeout=120)
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    text = " ".join(shown.stdout.split())
+
+    def shown(signature):
+        result = subprocess.run(
+            [cli, "show", "--dir", str(written["savedmodel"]), "--tag_set", "serve",
+             "--signature_def", signature], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return " ".join(result.stdout.split())
+
+    text = shown("serving_default")
     assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, 256, 1)" in text
     assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text
     assert "tensorflow/serving/predict" in text
-    raw = subprocess.run(
-        [cli, "show", "--dir", str(written["savedmodel"]), "--tag_set", "serve",
-         "--signature_def", "embed_raw"], capture_output=True, text=True, timeout=120)
-    assert raw.returncode == 0, raw.stderr[-2000:]
-    text = " ".join(raw.stdout.split())
+    text = shown("embed_raw")
     assert "inputs['ecg'] tensor_info: dtype: DT_FLOAT shape: (-1, -1, -1)" in text
     assert "inputs['fs'] tensor_info: dtype: DT_FLOAT shape: (-1)" in text
     assert "outputs['embed'] tensor_info: dtype: DT_FLOAT shape: (-1, 16)" in text

@@ -168,3 +168,17 @@ def test_mixed_precision_and_xla_train_and_export_float32(synthetic_tensors, tmp
     assert result.returncode == 0, result.stderr[-3000:]
     loss, policy = json.loads(result.stdout.splitlines()[-1])
     assert np.isfinite(loss) and policy == "float32"
+
+
+def test_augmented_patient_pairs_and_temperature_from_the_cli(synthetic_tensors, tmp_path):
+    losses = {}
+    for name, extra in (("plain", []), ("augmented", ["--augment", "--temperature", "0.2"])):
+        out = tmp_path / name
+        assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(out),
+                          "--batch-size", "8", "--steps", "1", "--encoder-json",
+                          json.dumps(NARROW_ENCODER), *extra]) == 0
+        config = json.loads((out / "config.json").read_text())
+        losses[name] = json.loads((out / "history.json").read_text())["train"][0]["loss"]
+    assert config["augment"] is True and config["temperature"] == 0.2
+    # Same seed, weights and patients: only the augmentations and temperature differ.
+    assert losses["plain"] != pytest.approx(losses["augmented"], rel=1e-3)

@@ -19,8 +19,8 @@ import apache_beam as beam
 
 from pclr_keras.pipelines.sources import expand_source, pipeline_options, restore_error, staged
 from pclr_keras.tensorize import (
-    TensorizeInput, TensorizeSettings, _ecg_rows, _is_complete, _write_shard, finish,
-    plan_shards)
+    TensorizeInput, TensorizeSettings, _ecg_rows, _is_complete, finish, plan_shards,
+    process_shard)
 
 PLAN = "plan"
 
@@ -38,12 +38,7 @@ def write_shard(shard, settings):
     """(path, digest, basis, inputs) -> the shard written (unless already complete); its path."""
     path, digest, basis, inputs = shard
     if not _is_complete(path, digest, basis):
-        rows, errors = [], []
-        for item in inputs:
-            item_rows, item_errors = read_input(item, settings)
-            rows += item_rows
-            errors += item_errors
-        _write_shard(Path(path), digest, rows, errors, settings)
+        process_shard(path, digest, inputs, settings, read=read_input)
     return str(path)
 
 
