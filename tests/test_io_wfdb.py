@@ -103,3 +103,36 @@ def test_iter_records_finds_record_without_suffix_and_refuses_unknown(tmp_path):
         list(iter_records(tmp_path / "notes.txt"))
     with pytest.raises(ECGReadError, match="no such file"):
         list(iter_records(tmp_path / "missing.h5"))
+
+
+@pytest.mark.parametrize("relative", [
+    "ptbxl/records100/00000/00001_lr", "ptbxl/records500/00000/00042_hr", "ludb/data/7"])
+def test_format16_fast_path_equals_wfdb(relative, monkeypatch):
+    """Header and samples read without wfdb give what wfdb.rdrecord gives."""
+    import wfdb
+
+    from pclr_keras.io import wfdb_records
+
+    path = require_shared("data") / relative
+    reference = wfdb.rdrecord(str(path))
+    calls = []
+    monkeypatch.setattr(wfdb_records.wfdb, "rdrecord", lambda *a: calls.append(a))
+    record = read_wfdb(path)
+    assert calls == []  # the fast path read it
+    np.testing.assert_array_equal(record.signal, reference.p_signal)
+    assert record.lead_names == reference.sig_name and record.fs == reference.fs
+    assert record.meta == wfdb_records._header_fields(reference.comments)
+
+
+def test_format16_fast_path_edge_cases(tmp_path):
+    signal = ecg_like(seed=6)
+    signal[100, 3] = np.nan  # written as WFDB's invalid sample, -32768
+    hea = write_wfdb(tmp_path, "gap", signal, comments=["Age: 61", "Sex: F"])
+    record = read_wfdb(hea)
+    assert np.isnan(record.signal[100, 3]) and np.isfinite(record.signal[101, 3])
+    np.testing.assert_allclose(record.signal[:100], signal[:100], atol=1e-3)
+    assert record.meta == {"age": "61", "sex": "F"}
+    dat = hea.with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[:2000])
+    with pytest.raises(ECGReadError, match=r"gap: unreadable WFDB record .*truncated"):
+        read_wfdb(hea)
