@@ -1,0 +1,95 @@
+"""The PTB-XL community table: linear evaluation of frozen encoders, Strodthoff et al.'s protocol.
+
+All PTB-XL ECGs at 100 Hz, train on folds 1-8 (1 %, 10 %, 100 % of them),
+choose the regularisation on fold 9, macro AUROC on fold 10 with a 95 %
+bootstrap interval over test ECGs, for the `superdiagnostic` and `all`
+statement sets (`pclr_keras.ptbxl_protocol`). Each encoder embeds every ECG
+once (`<out>/<name>.parquet`, resumable), then the probes run.
+
+    python benchmarks/ptbxl_protocol.py --data ptbxl_full_tensors \\
+        --statements ptbxl/scp_statements.csv --out ptbxl_protocol/ \\
+        --encoder "PCLR (released)=model_zoo/PCLR/PCLR.h5" --encoder "random weights=random"
+
+`--data` is a `pclr tensorize` folder of the whole PTB-XL at 100 Hz whose
+`labels.csv` has `scp_codes` and `strat_fold` (the manifest `pclr datasets
+fetch ptbxl` writes has both). Prints a Markdown table beside the
+published supervised results and writes `ptbxl_protocol.csv` in `--out`.
+"""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from pclr_keras.evaluate import feature_columns, load_representation
+from pclr_keras.experiment import representation_tables
+from pclr_keras.ptbxl_protocol import FRACTIONS, LABEL_SETS, linear_evaluation, statement_labels
+
+# Strodthoff et al., "Deep Learning for ECG Analysis: Benchmarks and Insights
+# from PTB-XL", IEEE JBHI 25(5), 2021 (leaderboard of
+# github.com/helme/ecg_ptbxl_benchmarking): networks trained end to end on
+# all of folds 1-8, fold 10 macro AUROC. Not linear evaluation: a ceiling.
+PUBLISHED = {
+    "superdiagnostic": [("resnet1d_wang, supervised end to end", 0.930),
+                        ("xresnet1d101, supervised end to end", 0.928)],
+    "all": [("inception1d, supervised end to end", 0.925),
+            ("xresnet1d101, supervised end to end", 0.925)],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="tensorized PTB-XL (all records, 100 Hz)")
+    parser.add_argument("--statements", required=True, help="PTB-XL scp_statements.csv")
+    parser.add_argument("--encoder", action="append", required=True,
+                        help="NAME=PATH (ours or ml4h's) or NAME=random, repeatable")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--label-sets", default=",".join(LABEL_SETS))
+    parser.add_argument("--fractions", default=",".join(str(f) for f in FRACTIONS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    encoders = dict(spec.split("=", 1) for spec in args.encoder)
+    tables = representation_tables(args.data, out, encoders, handcrafted=False, seed=args.seed)
+    labels = pd.read_csv(Path(args.data) / "labels.csv", dtype={"ecg_id": str})
+    statements = pd.read_csv(args.statements, index_col=0)
+    fractions = tuple(float(f) for f in args.fractions.split(","))
+    results = []
+    for name, table in tables.items():
+        representation = load_representation(table).set_index("ecg_id")
+        rows = labels[labels.ecg_id.isin(representation.index)]
+        features = representation.loc[rows.ecg_id, feature_columns(representation)].to_numpy()
+        for label_set in args.label_sets.split(","):
+            y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
+            result = linear_evaluation(features, y, rows.strat_fold.to_numpy(),
+                                       fractions=fractions, seed=args.seed)
+            results.append(result.assign(representation=name, label_set=label_set,
+                                         labels=y.shape[1]))
+            print(f"{name}, {label_set}: " + ", ".join(
+                f"{r.fraction:g}: {r.test_auroc:.3f}" for r in result.itertuples()), flush=True)
+    table = pd.concat(results, ignore_index=True)
+    table.to_csv(out / "ptbxl_protocol.csv", index=False)
+
+    print(f"\nPTB-XL, 100 Hz, folds 1-8 / 9 / 10; macro AUROC on fold 10 [95 % bootstrap]; "
+          f"linear evaluation of frozen representations")
+    for label_set in args.label_sets.split(","):
+        part = table[table.label_set == label_set]
+        print(f"\n{label_set} ({part.labels.iloc[0]} labels, "
+              f"{part.test_labels.min()}-{part.test_labels.max()} scored on fold 10)\n")
+        print("| representation | " + " | ".join(f"{f:g} ({n} ECGs)" for f, n in
+                                                 part.groupby("fraction").train_ecgs.first().items())
+              + " |")
+        print("|---|" + "---|" * len(fractions))
+        for name, rows in part.groupby("representation", sort=False):
+            print(f"| {name} | " + " | ".join(
+                f"{r.test_auroc:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                for r in rows.sort_values("fraction").itertuples()) + " |")
+        for name, value in PUBLISHED[label_set]:
+            print(f"| {name} (published) | " + " | ".join(
+                "—" if f < 1 else f"{value:.3f}" for f in sorted(fractions)) + " |")
+
+
+if __name__ == "__main__":
+    main()

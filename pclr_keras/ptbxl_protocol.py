@@ -1,0 +1,131 @@
+"""The PTB-XL benchmark protocol (Strodthoff et al. 2021), for frozen representations.
+
+The community compares ECG models on PTB-XL at 100 Hz with the
+patient-disjoint folds: train on folds 1-8, choose hyper-parameters on fold
+9, report macro AUROC on fold 10, for multi-label statement sets. Here the
+model is linear on a frozen representation (the usual "linear evaluation" of
+self-supervised encoders): one logistic regression per statement, its
+regularisation chosen on fold 9 by macro AUROC, trained on 1 %, 10 % or
+100 % of the training ECGs.
+
+Label sets, as the benchmark builds them from `scp_codes` (any likelihood):
+
+- ``superdiagnostic``: the diagnostic class (NORM, MI, STTC, CD, HYP) of
+  every diagnostic statement;
+- ``all``: every statement (71 in PTB-XL).
+
+ECGs with no label of the set are left out, as in the benchmark.
+"""
+
+import ast
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+LABEL_SETS = ("superdiagnostic", "all")
+FRACTIONS = (0.01, 0.1, 1.0)
+C_GRID = (0.001, 0.01, 0.1, 1.0)
+
+
+def statement_labels(scp_codes, statements, label_set):
+    """0/1 DataFrame (ECG x label) of one label set, from `scp_codes` cells.
+
+    Args:
+        scp_codes: Series of PTB-XL `scp_codes` cells ("{'NORM': 100.0}").
+        statements: `scp_statements.csv` as a DataFrame indexed by code.
+        label_set: "superdiagnostic" or "all".
+    """
+    codes = scp_codes.map(lambda cell: list(ast.literal_eval(cell)) if isinstance(cell, str) else [])
+    if label_set == "superdiagnostic":
+        diagnostic = statements[statements["diagnostic"] == 1]["diagnostic_class"].dropna()
+        codes = codes.map(lambda cs: sorted({diagnostic[c] for c in cs if c in diagnostic.index}))
+    elif label_set != "all":
+        raise ValueError(f"label_set must be one of {LABEL_SETS}, not {label_set!r}")
+    names = sorted({c for cs in codes for c in cs})
+    matrix = np.zeros((len(codes), len(names)), np.int8)
+    column = {name: j for j, name in enumerate(names)}
+    for i, cs in enumerate(codes):
+        matrix[i, [column[c] for c in cs]] = 1
+    return pd.DataFrame(matrix, index=scp_codes.index, columns=names)
+
+
+def macro_auroc(y, scores):
+    """Mean AUROC over the labels with both classes in `y` (and how many there were)."""
+    usable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    return float(np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in usable])), len(usable)
+
+
+def fit_scores(train_x, train_y, eval_xs, C):
+    """Per-label logistic regressions; scores of each eval set (constant for untrainable labels).
+
+    A label with no positive (or no negative) training ECG cannot be
+    learned: it scores its training prevalence everywhere, which counts as
+    chance (0.5) in the macro AUROC rather than disappearing from it.
+    """
+    scores = [np.zeros((len(x), train_y.shape[1])) for x in eval_xs]
+    for j in range(train_y.shape[1]):
+        positives = train_y[:, j].sum()
+        if positives == 0 or positives == len(train_y):
+            for s in scores:
+                s[:, j] = positives / len(train_y)
+            continue
+        model = LogisticRegression(C=C, max_iter=2000).fit(train_x, train_y[:, j])
+        for s, x in zip(scores, eval_xs):
+            s[:, j] = model.decision_function(x)
+    return scores
+
+
+def bootstrap_interval(y, scores, n_boot=200, seed=0):
+    """95 % percentile interval of the macro AUROC over test ECGs resampled."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, len(y), len(y))
+        values.append(macro_auroc(y[rows], scores[rows])[0])
+    return tuple(np.percentile(values, [2.5, 97.5]))
+
+
+def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
+                      n_boot=200):
+    """Macro AUROC on fold 10 of a linear model on `features`, per training fraction.
+
+    Args:
+        features: array (n, d), one row per ECG.
+        labels: 0/1 array (n, labels); rows with no label are left out.
+        folds: array (n,) of `strat_fold`.
+        fractions: shares of the training ECGs (folds 1-8) to train on, a
+            seeded random subset each.
+        c_grid: inverse regularisation strengths tried; the best on fold 9
+            (macro AUROC) is refitted and scored on fold 10.
+
+    Returns:
+        DataFrame, one row per fraction: train_ecgs, C, val_auroc, test_auroc,
+        its 95 % interval (ci_low, ci_high) and test_labels scored.
+    """
+    labels = np.asarray(labels)
+    keep = labels.sum(axis=1) > 0
+    features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
+    train, val, test = folds <= 8, folds == 9, folds == 10
+    scaler = StandardScaler().fit(features[train])
+    x = scaler.transform(features).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(np.flatnonzero(train))
+    rows = []
+    for fraction in fractions:
+        subset = np.sort(order[:max(2, int(round(fraction * len(order))))])
+        best = None
+        for C in c_grid:
+            (val_scores,) = fit_scores(x[subset], labels[subset], [x[val]], C)
+            score = macro_auroc(labels[val], val_scores)[0]
+            if best is None or score > best[1]:
+                best = (C, score)
+        (test_scores,) = fit_scores(x[subset], labels[subset], [x[test]], best[0])
+        auroc, n_labels = macro_auroc(labels[test], test_scores)
+        low, high = bootstrap_interval(labels[test], test_scores, n_boot, seed)
+        rows.append(dict(fraction=fraction, train_ecgs=len(subset), C=best[0],
+                         val_auroc=best[1], test_auroc=auroc, ci_low=low, ci_high=high,
+                         test_labels=n_labels))
+    return pd.DataFrame(rows)

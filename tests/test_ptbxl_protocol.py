@@ -1,0 +1,91 @@
+"""The PTB-XL benchmark protocol: label sets, fold roles, macro AUROC."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import require_shared
+from pclr_keras.ptbxl_protocol import linear_evaluation, macro_auroc, statement_labels
+
+STATEMENTS = pd.DataFrame(
+    {"diagnostic": [1, 1, 1, np.nan, np.nan], "diagnostic_class": ["NORM", "MI", "MI", None, None]},
+    index=["NORM", "IMI", "AMI", "SR", "LVOLT"])
+
+
+def test_label_sets_from_scp_codes_at_any_likelihood():
+    codes = pd.Series(["{'NORM': 100.0, 'SR': 0.0}", "{'IMI': 15.0, 'AMI': 50.0, 'LVOLT': 0.0}",
+                       "{'SR': 0.0}"])
+    superclasses = statement_labels(codes, STATEMENTS, "superdiagnostic")
+    assert list(superclasses.columns) == ["MI", "NORM"]
+    assert superclasses.values.tolist() == [[0, 1], [1, 0], [0, 0]]
+    everything = statement_labels(codes, STATEMENTS, "all")
+    assert list(everything.columns) == ["AMI", "IMI", "LVOLT", "NORM", "SR"]
+    assert everything.values.sum(axis=1).tolist() == [2, 3, 1]
+    with pytest.raises(ValueError, match="label_set must be one of"):
+        statement_labels(codes, STATEMENTS, "rhythm")
+
+
+def test_real_ptbxl_rows_give_the_manifest_superclasses():
+    ptbxl = require_shared("data/ptbxl")
+    manifest = pd.read_csv(ptbxl / "manifest.csv").head(300)
+    statements = pd.read_csv(ptbxl / "scp_statements.csv", index_col=0)
+    labels = statement_labels(manifest.scp_codes, statements, "superdiagnostic")
+    joined = labels.apply(lambda row: ";".join(c for c in labels.columns if row[c]), axis=1)
+    assert joined.tolist() == manifest.diagnostic_superclass.fillna("").tolist()
+
+
+def test_macro_auroc_equals_scikit_learn_and_skips_one_class_labels():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, (200, 3))
+    scores = y + rng.normal(0, 1.0, y.shape)
+    value, n = macro_auroc(y, scores)
+    assert n == 3 and value == pytest.approx(roc_auc_score(y, scores, average="macro"))
+    y[:, 2] = 0
+    assert macro_auroc(y, scores) == (pytest.approx(roc_auc_score(y[:, :2], scores[:, :2])), 2)
+
+
+def two_classes(positive):
+    """Complementary labels, so that every ECG has one (none is left out)."""
+    return np.stack([positive, ~positive], axis=1).astype(np.int8)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    """Features, a label linear in them, a label of pure noise, PTB-XL-like folds."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    features = rng.normal(size=(n, 8))
+    signal = two_classes(features[:, 0] + 0.5 * rng.normal(size=n) > 0)
+    noise = two_classes(rng.random(n) < 0.3)
+    return features, signal, noise, rng.integers(1, 11, n)
+
+
+def test_linear_evaluation_learns_the_signal_and_not_the_noise(cohort):
+    features, signal, noise, folds = cohort
+    learned = linear_evaluation(features, signal, folds, fractions=(0.01, 1.0), n_boot=50)
+    assert learned.train_ecgs.tolist() == [round(0.01 * (folds <= 8).sum()), (folds <= 8).sum()]
+    full = learned.iloc[1]
+    assert full.test_auroc > 0.9 and full.ci_low < full.test_auroc < full.ci_high
+    assert full.test_labels == 2 and full.C in (0.001, 0.01, 0.1, 1.0)
+    chance = linear_evaluation(features, noise, folds, fractions=(1.0,), n_boot=50).iloc[0]
+    assert 0.4 < chance.test_auroc < 0.6 and chance.ci_low < 0.5 < chance.ci_high
+
+
+def test_unlabelled_ecgs_are_left_out(cohort):
+    features, signal, _, folds = cohort
+    unlabelled = signal.copy()
+    unlabelled[:500] = 0
+    result = linear_evaluation(features, unlabelled, folds, fractions=(1.0,), n_boot=10)
+    assert result.train_ecgs.iloc[0] == (folds[500:] <= 8).sum()
+
+
+def test_fold_10_never_chooses_or_trains(cohort):
+    features, signal, _, folds = cohort
+    scrambled = signal.copy()
+    test = folds == 10
+    scrambled[test] = np.random.default_rng(5).permutation(scrambled[test])
+    a = linear_evaluation(features, signal, folds, fractions=(1.0,), n_boot=10)
+    b = linear_evaluation(features, scrambled, folds, fractions=(1.0,), n_boot=10)
+    assert a.C.tolist() == b.C.tolist() and a.val_auroc.tolist() == b.val_auroc.tolist()
+    assert b.test_auroc.iloc[0] < a.test_auroc.iloc[0] - 0.2
