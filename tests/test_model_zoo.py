@@ -126,29 +126,38 @@ def test_process_ecg_keeps_ml4h_contract():
 
 
 def test_released_weights_load_with_plain_keras_and_match_the_card(tmp_path):
-    """model_zoo/PCLR/PCLR.h5: upstream's README snippet, in a fresh process."""
+    """model_zoo/PCLR/PCLR.h5: upstream's README snippet, and the SavedModel `pclr export`
+    makes of it for TF Serving (not committed), both in a fresh process."""
     import hashlib
     import re
+
+    from pclr_keras.cli import main as pclr_main
 
     weights = MODEL_ZOO / "PCLR.h5"
     card = (MODEL_ZOO / "MODEL_CARD.md").read_text()
     for name in ("PCLR.h5", "PCLR.keras"):
         digest = hashlib.sha256((MODEL_ZOO / name).read_bytes()).hexdigest()
         assert re.search(rf"`{re.escape(name)}` {digest}", card), f"{name} hash not in the card"
+    assert pclr_main(["export", "--weights", str(weights), "--out", str(tmp_path / "models"),
+                      "--formats", "savedmodel"]) == 0
     x = np.random.default_rng(0).normal(scale=0.3, size=(2, 4096, 12)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     result = run_upstream_snippet(f"""
         import sys
         import numpy as np
+        import tensorflow as tf
         from tensorflow.keras.models import load_model
         model = load_model({str(weights)!r})
-        serving = __import__("tensorflow").saved_model.load({str(MODEL_ZOO / "PCLR" / "1")!r})
+        serving = tf.saved_model.load({str(tmp_path / "models" / "PCLR" / "1")!r})
         x = np.load("x.npy")
         np.save("h5.npy", model.predict(x, verbose=0))
         np.save("serving.npy", serving.signatures["serving_default"](ecg=x)["embed"].numpy())
+        raw = serving.signatures["embed_raw"](ecg=x, fs=tf.constant([409.6, 409.6]))["embed"]
+        np.save("raw.npy", raw.numpy())
         assert not [m for m in sys.modules if m.startswith("pclr_keras")]
     """, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = load_encoder(weights).predict(x, verbose=0)
-    for name in ("h5.npy", "serving.npy"):
+    # 4096 samples at 409.6 Hz are exactly the 10 s window: embed_raw leaves them as they are.
+    for name in ("h5.npy", "serving.npy", "raw.npy"):
         np.testing.assert_allclose(np.load(tmp_path / name), expected, rtol=1e-4, atol=1e-5)
