@@ -21,7 +21,8 @@ import ast
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
@@ -58,24 +59,55 @@ def macro_auroc(y, scores):
     return float(np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in usable])), len(usable)
 
 
-def fit_scores(train_x, train_y, eval_xs, C):
-    """Per-label logistic regressions; scores of each eval set (constant for untrainable labels).
+def fit_logistic(x, y, C, start=None, max_iter=3000):
+    """L2-penalised logistic regressions of every column of `y` on `x`, fitted together.
 
-    A label with no positive (or no negative) training ECG cannot be
+    The objective, `C * sum of log-losses + ||w||^2 / 2` with unpenalised
+    intercepts (scikit-learn's `LogisticRegression`), is a sum over labels,
+    so minimising it jointly gives each label's own fit; as matrix products
+    it is one L-BFGS run instead of one per label (71 for `all`).
+
+    `start`, an earlier solution (e.g. at a smaller C), warm-starts it.
+
+    Returns:
+        (weights (d, labels), intercepts (labels,)).
+    """
+    n, d = x.shape
+    k = y.shape[1]
+
+    def objective(theta):
+        w, b = theta[:d * k].reshape(d, k), theta[d * k:]
+        z = x @ w + b
+        residual = expit(z) - y
+        value = C * (np.logaddexp(0.0, z) - y * z).sum() + 0.5 * (w * w).sum()
+        gradient = np.concatenate([(C * (x.T @ residual) + w).ravel(), C * residual.sum(axis=0)])
+        return value, gradient
+
+    initial = np.zeros(d * k + k) if start is None else np.concatenate([start[0].ravel(), start[1]])
+    result = minimize(objective, initial, jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter})
+    return result.x[:d * k].reshape(d, k), result.x[d * k:]
+
+
+def fit_scores(train_x, train_y, eval_xs, c_grid):
+    """Logistic regression per label at each C; yields (C, scores of each eval set).
+
+    The Cs go from strongest to weakest penalty, each fit starting from the
+    last. A label with no positive (or no negative) training ECG cannot be
     learned: it scores its training prevalence everywhere, which counts as
     chance (0.5) in the macro AUROC rather than disappearing from it.
     """
-    scores = [np.zeros((len(x), train_y.shape[1])) for x in eval_xs]
-    for j in range(train_y.shape[1]):
-        positives = train_y[:, j].sum()
-        if positives == 0 or positives == len(train_y):
-            for s in scores:
-                s[:, j] = positives / len(train_y)
-            continue
-        model = LogisticRegression(C=C, max_iter=2000).fit(train_x, train_y[:, j])
-        for s, x in zip(scores, eval_xs):
-            s[:, j] = model.decision_function(x)
-    return scores
+    prevalence = train_y.mean(axis=0)
+    learnable = (prevalence > 0) & (prevalence < 1)
+    solution = None
+    for C in sorted(c_grid):
+        scores = [np.tile(prevalence, (len(x), 1)) for x in eval_xs]
+        if learnable.any():
+            solution = fit_logistic(train_x, train_y[:, learnable].astype(np.float64), C,
+                                    start=solution)
+            for s, x in zip(scores, eval_xs):
+                s[:, learnable] = x @ solution[0] + solution[1]
+        yield C, scores
 
 
 def bootstrap_interval(y, scores, n_boot=200, seed=0):
@@ -116,13 +148,13 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
     rows = []
     for fraction in fractions:
         subset = np.sort(order[:max(2, int(round(fraction * len(order))))])
-        best = None
-        for C in c_grid:
-            (val_scores,) = fit_scores(x[subset], labels[subset], [x[val]], C)
+        best = None  # (C, fold-9 macro AUROC, fold-10 scores): fold 10 only rides along
+        for C, (val_scores, test_scores) in fit_scores(x[subset], labels[subset],
+                                                       [x[val], x[test]], c_grid):
             score = macro_auroc(labels[val], val_scores)[0]
             if best is None or score > best[1]:
-                best = (C, score)
-        (test_scores,) = fit_scores(x[subset], labels[subset], [x[test]], best[0])
+                best = (C, score, test_scores)
+        test_scores = best[2]
         auroc, n_labels = macro_auroc(labels[test], test_scores)
         low, high = bootstrap_interval(labels[test], test_scores, n_boot, seed)
         rows.append(dict(fraction=fraction, train_ecgs=len(subset), C=best[0],

@@ -6,7 +6,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import require_shared
-from pclr_keras.ptbxl_protocol import linear_evaluation, macro_auroc, statement_labels
+from pclr_keras.ptbxl_protocol import (fit_logistic, linear_evaluation, macro_auroc,
+                                       statement_labels)
 
 STATEMENTS = pd.DataFrame(
     {"diagnostic": [1, 1, 1, np.nan, np.nan], "diagnostic_class": ["NORM", "MI", "MI", None, None]},
@@ -89,3 +90,17 @@ def test_fold_10_never_chooses_or_trains(cohort):
     b = linear_evaluation(features, scrambled, folds, fractions=(1.0,), n_boot=10)
     assert a.C.tolist() == b.C.tolist() and a.val_auroc.tolist() == b.val_auroc.tolist()
     assert b.test_auroc.iloc[0] < a.test_auroc.iloc[0] - 0.2
+
+
+def test_joint_fit_equals_scikit_learn_per_label():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 6))
+    y = np.stack([x[:, 0] + rng.normal(size=400) > 0, x[:, 1] - x[:, 2] > 0.5,
+                  rng.random(400) < 0.2], axis=1).astype(float)
+    w, b = fit_logistic(x, y, C=0.1)
+    for j in range(3):
+        reference = LogisticRegression(C=0.1, tol=1e-8, max_iter=5000).fit(x, y[:, j])
+        np.testing.assert_allclose(w[:, j], reference.coef_[0], atol=1e-4)
+        np.testing.assert_allclose(b[j], reference.intercept_[0], atol=1e-4)
