@@ -30,6 +30,7 @@ setup(
         "sierraecg>=0.4,<0.5",  # Philips XLI decoder (pure Python; uses sierraecg.xli)
         "pydicom>=2.1",  # DICOM ECG waveforms (pure Python, no dependencies)
         "tqdm>=4.60",
+        "tensorflow-serving-api>=2.16,<3",  # TF Serving request protos: warm-up files, gRPC
     ],
     extras_require={
         "dev": [
@@ -38,10 +39,7 @@ setup(
             "nbclient",
             "nbformat",
             "ipykernel",
-            "tensorflow-serving-api>=2.16,<3",
         ],
-        # TF Serving request protos: warm-up files, gRPC requests (pclr_keras.serving)
-        "serving": ["tensorflow-serving-api>=2.16,<3"],
         # `--runner beam`: the Beam pipelines in pclr_keras.pipelines
         "beam": ["apache-beam>=2.60"],
     },

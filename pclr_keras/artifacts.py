@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import h5py
@@ -100,8 +99,7 @@ def export_saved_model(encoder, export_dir, model_name="PCLR"):
     lead order and preprocesses them in the graph, rejecting what
     `preprocess_ecg` rejects with an `InvalidArgument` error.
     `assets.extra/tf_serving_warmup_requests` holds one request per
-    signature (written when tensorflow-serving-api is installed; else a
-    warning says what is missing).
+    signature.
 
     Args:
         encoder: a Keras encoder ending at `embed`.
@@ -109,7 +107,7 @@ def export_saved_model(encoder, export_dir, model_name="PCLR"):
         model_name: str. The model name in the warm-up requests.
 
     Returns:
-        The warm-up file's Path, or None if it could not be written.
+        The warm-up file's Path.
     """
     variant = serving_variant(encoder)
     archive = keras.export.ExportArchive()
@@ -127,12 +125,7 @@ def export_saved_model(encoder, export_dir, model_name="PCLR"):
                          tf.TensorSpec([None], tf.float32, name="fs")],
     )
     archive.write_out(str(export_dir), verbose=False)
-    try:
-        return write_warmup_file(export_dir, variant, model_name)
-    except ImportError as error:
-        warnings.warn(f"{error}. {export_dir} was written without "
-                      "assets.extra/tf_serving_warmup_requests.", stacklevel=2)
-        return None
+    return write_warmup_file(export_dir, variant, model_name)
 
 
 def export_tflite(saved_model_dir, tflite_path):

@@ -13,7 +13,7 @@ from numpy arrays or an `ECGRecord`, so the numbers a hospital integration
 has to reproduce are those of a request, not of our preprocessing. The
 warm-up file holds one small request per signature; TF Serving replays it
 when it loads a version, so the first real request is not the slow one.
-The protos come from `tensorflow-serving-api` (`pclr-keras[serving]`).
+The protos come from `tensorflow-serving-api`.
 """
 
 from pathlib import Path
@@ -32,13 +32,9 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
 def _serving_protos():
-    """tensorflow-serving-api's protos, or a clear message on how to get them."""
-    try:
-        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-    except ImportError as error:
-        raise ImportError(
-            "TF Serving requests and warm-up files need tensorflow-serving-api: "
-            "pip install 'pclr-keras[serving]'") from error
+    """tensorflow-serving-api's protos, imported when needed: they load TensorFlow."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
     return predict_pb2, prediction_log_pb2
 
 

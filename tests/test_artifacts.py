@@ -153,12 +153,3 @@ def test_cli_export_needs_weights_or_untrained(tmp_path):
     with pytest.raises(SystemExit, match="--untrained"):
         pclr_main(["export", "--out", str(tmp_path)])
 
-
-def test_export_without_serving_api_says_what_is_missing(tmp_path, monkeypatch):
-    for module in ("tensorflow_serving", "tensorflow_serving.apis"):
-        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
-    with pytest.warns(UserWarning, match=r"pip install 'pclr-keras\[serving\]'"):
-        written = export_encoder(build_encoder("lead_I", **SMALL_ENCODER), tmp_path,
-                                 formats=("savedmodel",))
-    assert (written["savedmodel"] / "saved_model.pb").is_file()
-    assert not (written["savedmodel"] / "assets.extra").exists()

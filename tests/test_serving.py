@@ -21,8 +21,6 @@ from pclr_keras.serving import (
     warmup_requests)
 from pclr_keras.variants import STANDARD_LEADS, get_variant
 
-pytest.importorskip("tensorflow_serving", reason="needs pclr-keras[serving]")
-
 ATOL = 1e-5
 
 def expected(encoder, x):

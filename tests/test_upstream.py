@@ -158,7 +158,6 @@ def test_missing_path_and_unknown_format_raise(tmp_path):
 
 def test_reexported_ml4h_saved_model_serves_raw_ecgs(fixtures, tmp_path):
     """`pclr export --weights` of ml4h's folder: embed_raw = preprocess_ecg + its encoder."""
-    pytest.importorskip("tensorflow_serving", reason="needs pclr-keras[serving]")
     from conftest import require_shared
     from pclr_keras.cli import main as pclr_main
     from pclr_keras.io import read_wfdb
