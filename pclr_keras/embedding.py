@@ -57,9 +57,8 @@ from pclr_keras.io import (
     record_id)
 from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import (
-    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
-from pclr_keras.tensorize import record_windows
-from pclr_keras.variants import ECG_DURATION_S
+    TOLERATED_FLAT_LEADS, ECGValidationError, flat_leads_of, preprocess_ecg, quality_flags)
+from pclr_keras.tensorize import record_windows, window_id, window_start_s
 
 FORMAT_VERSION = 2  # 2: the `quality` column
 PART_PATTERN = "part-{:05d}.parquet"
@@ -201,8 +200,7 @@ class _TensorizedInput:
                         else np.zeros(len(labels), np.int64))
         rates = labels["fs_original"].to_numpy(float) if "fs_original" in labels else \
             np.full(len(labels), np.nan)
-        self.starts = np.where(self.windows > 0, self.windows * np.round(
-            ECG_DURATION_S * rates) / rates, 0.0)
+        self.starts = np.where(self.windows > 0, window_start_s(self.windows, rates), 0.0)
         self._keys = labels[["shard", "row"]].to_numpy(np.int64)
         rows = np.arange(len(labels))
         if windows == "all":
@@ -257,7 +255,7 @@ def _iter_file(path, variant, reader_options, patient_id_field, max_flat_leads,
                                                   variant=variant, source=source,
                                                   max_flat_leads=max_flat_leads,
                                                   return_flat_leads=True)
-                    rows.append((record_id(source) + (f"#w{k}" if k else ""), patient, source,
+                    rows.append((window_id(record_id(source), k), patient, source,
                                  str(path), tensor, quality_flags(flat), k, start))
             except ECGValidationError as error:
                 yield [], [(source if "#" in source else str(path), error.problem, str(error))]
@@ -491,8 +489,7 @@ class _ChunkBuffer:
         ends = firsts[1:] + [len(self.windows)]
         means = np.stack([embeddings[a:b].mean(axis=0) for a, b in zip(firsts, ends)]) \
             if firsts else np.zeros((0, embeddings.shape[1]))
-        qualities = [quality_flags([lead for q in self.qualities[a:b] if q
-                                    for lead in q.removeprefix("flat:").split(",")])
+        qualities = [quality_flags([lead for q in self.qualities[a:b] for lead in flat_leads_of(q)])
                      for a, b in zip(firsts, ends)]
         return ([self.ids[i] for i in firsts], [self.patients[i] for i in firsts],
                 [self.sources[i] for i in firsts], qualities,

@@ -87,6 +87,11 @@ def quality_flags(flat_leads):
     return f"flat:{','.join(leads)}" if leads else ""
 
 
+def flat_leads_of(quality):
+    """The flat leads a `quality` value lists: `quality_flags` read back."""
+    return quality.removeprefix("flat:").split(",") if quality else []
+
+
 def resample_linear(signals, length):
     """Stretches signals to `length` samples by linear interpolation.
 

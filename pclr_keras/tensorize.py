@@ -116,6 +116,16 @@ def _digest(payload):
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def window_id(ecg_id, window):
+    """The id of an ECG's 10 s window: the ECG's own for the first, `ecg_id#wK` after."""
+    return f"{ecg_id}#w{window}" if window else str(ecg_id)
+
+
+def window_start_s(window, fs):
+    """Where window `window` (int or array) of a record at `fs` Hz starts, in s."""
+    return window * np.round(ECG_DURATION_S * fs) / fs
+
+
 def record_windows(record, mode):
     """(index, start in s, signal) of each 10 s window to keep: the first, or
     all whole ones (a record shorter than 10 s is one window)."""
@@ -124,7 +134,8 @@ def record_windows(record, mode):
         return
     per_window = int(round(ECG_DURATION_S * record.fs))
     for k in range(max(1, record.signal.shape[0] // per_window)):
-        yield k, k * per_window / record.fs, record.signal[k * per_window:(k + 1) * per_window]
+        yield (k, float(window_start_s(k, record.fs)),
+               record.signal[k * per_window:(k + 1) * per_window])
 
 
 def _file_meta(meta):
@@ -156,7 +167,7 @@ def _ecg_rows(item, settings):
             base_id = dict(item.labels).get("ecg_id")
             base_id = record_id(record.source) if base_id is None else str(base_id)
             for window, _, signal in record_windows(record, settings.windows):
-                ecg_id = base_id if window == 0 else f"{base_id}#w{window}"
+                ecg_id = window_id(base_id, window)
                 try:
                     tensors, quality = preprocess_for_variants(
                         record, signal, settings.variants, settings.max_flat_leads)
@@ -166,7 +177,8 @@ def _ecg_rows(item, settings):
                 rows.append(dict(
                     ecg_id=ecg_id, patient_id=patient, source=record.source, window=window,
                     fs_original=float(record.fs), n_samples_original=int(record.signal.shape[0]),
-                    quality=quality, labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
+                    quality=quality,
+                    labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
                             if k not in RESERVED_COLUMNS},
                     tensors=tensors))
     except ECGReadError as error:
@@ -288,7 +300,7 @@ def _merge(out_dir, shard_paths, planned_errors, bases):
             seen[digest] = ecg_id
             seen_ids.add(ecg_id)
             rows.append(dict(ecg_id=ecg_id, patient_id=columns["patient_id"][row], shard=shard,
-                             row=int(keep[:row].sum()), source=source, window=int(window[row]),
+                             row=row - len(dropped), source=source, window=int(window[row]),
                              fs_original=float(fs[row]), n_samples_original=int(n[row]),
                              quality=columns["quality"][row], **labels[row]))
         if dropped:
