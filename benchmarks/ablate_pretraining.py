@@ -25,7 +25,8 @@ from pclr_keras.demo import DEMO_ENCODER
 from pclr_keras.evaluate import retrieval
 from pclr_keras.training import PretrainConfig, Pretrainer
 
-BASELINE = dict(batch_size=32, learning_rate=1e-3, temperature=0.1, augment=False)
+BASELINE = dict(batch_size=32, learning_rate=1e-3, temperature=0.1, augment=False,
+                extra_negatives=0)
 # One change from the baseline each (name -> overrides).
 VARIANTS = {
     "baseline (batch 32, lr 1e-3, T 0.1)": {},
@@ -38,6 +39,9 @@ VARIANTS = {
     # Second round, around the best of the first.
     "lr 1e-2": dict(learning_rate=1e-2),
     "lr 3e-3, batch 16": dict(learning_rate=3e-3, batch_size=16),
+    # ECGs of one-ECG patients (most of PTB-XL) as negatives only, 32 per step.
+    "single-ECG negatives": dict(extra_negatives=32),
+    "lr 3e-3, single-ECG negatives": dict(learning_rate=3e-3, extra_negatives=32),
 }
 
 

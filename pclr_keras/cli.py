@@ -111,16 +111,18 @@ def run_pretrain(args):
         targets=tuple(args.targets.split(",")) if args.targets else (),
         batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
         optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
-        temperature=args.temperature, augment=args.augment, seed=args.seed,
+        temperature=args.temperature, augment=args.augment,
+        extra_negatives=args.extra_negatives, seed=args.seed,
         checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
         mixed_precision=args.mixed_precision, jit_compile=args.xla,
-        encoder=json.loads(args.encoder_json) if args.encoder_json else {})
+        encoder=json.loads(args.encoder_json) if args.encoder_json else {},
+        init_weights=args.init_weights or "")
     try:
         ecgs = TensorizedECGs(args.data, variant=args.variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=args.variant,
                                     label_filter=args.val_filter) if args.val_filter else None
         trainer = Pretrainer(config, ecgs, args.out, strategy=strategy, validation=validation)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"pclr pretrain: {error}") from None
     print(f"pre-training {config.objective} on {len(ecgs.labels)} ECGs "
           f"({len(ecgs.pair_patients)} patients with >= 2), {trainer.total_steps} steps of "
@@ -360,6 +362,9 @@ def build_parser():
                           help="NT-Xent temperature (default: 0.1, as PCLR)")
     pretrain.add_argument("--augment", action="store_true",
                           help="pclr, clocs: also augment both views (simclr always does)")
+    pretrain.add_argument("--extra-negatives", type=int, default=0,
+                          help="pclr: ECGs of one-ECG patients added to every step as "
+                          "negatives only (default: 0, as PCLR)")
     pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
@@ -374,6 +379,8 @@ def build_parser():
     pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
     pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
                           "'{\"stem_filters\": 16}' (default: the released architecture)")
+    pretrain.add_argument("--init-weights", help="start from this encoder's weights (.h5, "
+                          ".keras, ml4h's): continued pre-training, e.g. of released weights")
     pretrain.set_defaults(run=run_pretrain)
 
     finetune = commands.add_parser(

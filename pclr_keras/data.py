@@ -54,6 +54,7 @@ import tensorflow as tf
 from pclr_keras.augment import AugmentConfig, augment_batch
 
 PRETRAINING_OBJECTIVES = ("pclr", "simclr", "clocs")
+_NEGATIVES_STREAM = 1  # keeps the extra negatives' random stream apart from the pairs'
 _REQUIRED = ("labels.csv", "index.csv", "shards")
 _SHARD = "shard-{:05d}.h5"
 
@@ -160,6 +161,9 @@ class TensorizedECGs:
         self.pair_patients = ids[pair].tolist()
         self._pair_order = order  # labels positions, grouped by patient
         self._pair_start, self._pair_count = starts[pair], counts[pair]
+        # ECGs of patients known to have one ECG: safe negatives, never a false one.
+        single = (counts == 1) & (ids != "")
+        self._single_positions = np.sort(order[starts[single]])
         # Units for one-ECG-per-patient batches: a patient, or an ECG without one.
         unit_of_sorted = np.cumsum(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) - 1
         unknown = sorted_ids == ""
@@ -318,6 +322,12 @@ class TensorizedECGs:
         start = self._pair_start[patients]
         return np.stack([self._pair_order[start + first], self._pair_order[start + second]])
 
+    def _single_batch(self, seed, step, count):
+        """`count` distinct ECGs of one-ECG patients for a step: labels positions (1, count)."""
+        rng = np.random.default_rng([seed, step, _NEGATIVES_STREAM])
+        return self._single_positions[rng.choice(len(self._single_positions), count,
+                                                 replace=False)][None]
+
     def _unit_epoch(self, seed, epoch, global_batch_size):
         """(steps, batch) labels positions: every ECG once, distinct patients per batch."""
         rng = np.random.default_rng([seed, epoch])
@@ -360,6 +370,18 @@ def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
     return steps
 
 
+def check_extra_negatives(ecgs, count, objective="pclr"):
+    """`count` as an int, or a ValueError if the objective or the data cannot supply it."""
+    count = int(count)
+    if count and objective != "pclr":
+        raise ValueError(f"extra negatives are for the pclr objective, not {objective!r}.")
+    if count > len(ecgs._single_positions):
+        raise ValueError(f"{ecgs.path} (after filters) has {len(ecgs._single_positions)} ECGs of "
+                         f"patients with a single ECG, fewer than {count} extra negatives "
+                         "per step.")
+    return count
+
+
 def _replica_slices(global_batch_size, input_context):
     """This pipeline's (start, stop) rows of the global batch, one per local replica."""
     if input_context is None:
@@ -390,6 +412,21 @@ def _plan_dataset(epoch_plan, batch_plan, steps, start_step, slices, views, per_
         tf.TensorSpec((), tf.int64)))
 
 
+def _negatives_plan(ecgs, seed, count, start_step, slices, per_replica):
+    """Dataset of labels positions (1, r) of one-ECG patients, per step and replica."""
+
+    def generate():
+        step = start_step
+        while True:
+            positions = ecgs._single_batch(seed, step, count)
+            for lo, hi in slices:
+                yield positions[:, lo:hi]
+            step += 1
+
+    return tf.data.Dataset.from_generator(
+        generate, output_signature=tf.TensorSpec((1, per_replica), tf.int64))
+
+
 def _read_map(ecgs, positions, shape):
     x = tf.numpy_function(ecgs.read_ecgs, [positions], tf.float32, stateful=False)
     return tf.ensure_shape(x, shape)
@@ -418,7 +455,7 @@ def _augmenter(augment, objective):
 
 
 def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, start_step=0,
-                        input_context=None, augment=None):
+                        input_context=None, augment=None, extra_negatives=0):
     """Infinite `(view1, view2)` batches for a contrastive objective.
 
     Args:
@@ -439,10 +476,16 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
             to the recording, before the halves are zeroed); every ECG's seed
             derives from `(seed, step, row in the global batch, view)`, so
             replica splits augment as one replica does.
+        extra_negatives: int. pclr only: this many ECGs of patients with a
+            single ECG join every global step as negatives only (drawn
+            without replacement, seeded by `(seed, step)`, never augmented),
+            split across replicas like the batch. Defaults to 0.
 
     Returns:
         `tf.data.Dataset` of `(view1, view2)`, each float32
-        (per_replica_batch, samples, leads).
+        (per_replica_batch, samples, leads), or with `extra_negatives` of
+        `(view1, view2, negatives)`, negatives (per_replica_extra, samples,
+        leads).
     """
     if objective not in PRETRAINING_OBJECTIVES:
         raise ValueError(f"Unknown objective {objective!r}; choose one of "
@@ -452,6 +495,7 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         raise ValueError("seed and start_step must be >= 0.")
     steps = steps_per_epoch(ecgs, global_batch_size, objective)
     per_replica, slices = _replica_slices(global_batch_size, input_context)
+    extra_negatives = check_extra_negatives(ecgs, extra_negatives, objective)
     if objective == "pclr":
         views = 2
         epoch_plan = lambda e: ecgs._pair_epoch(seed, e, global_batch_size)  # noqa: E731
@@ -463,9 +507,16 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
     augmenter = _augmenter(augment, objective)
     length, leads = ecgs.input_shape
     dataset = _plan_dataset(epoch_plan, batch_plan, steps, start_step, slices, views, per_replica)
+    if extra_negatives:
+        extra_per_replica, extra_slices = _replica_slices(extra_negatives, input_context)
+        negatives = _negatives_plan(ecgs, seed, extra_negatives, start_step, extra_slices,
+                                    extra_per_replica)
+        dataset = tf.data.Dataset.zip(dataset, negatives).map(lambda plan, extra: (*plan, extra))
 
-    def read(positions, step, first):
-        return _read_map(ecgs, positions, (views, per_replica, length, leads)), step, first
+    def read(positions, step, first, *extra):
+        x = _read_map(ecgs, positions, (views, per_replica, length, leads))
+        return (x, step, first,
+                *[_read_map(ecgs, e[0], (extra_per_replica, length, leads)) for e in extra])
 
     def augmented(x, step, first, view):
         if augmenter is None:
@@ -475,9 +526,9 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         seeds = tf.stack([tf.fill([per_replica], tf.constant(seed, tf.int64)), counter], axis=1)
         return tf.ensure_shape(augmenter(x, seeds), x.shape)
 
-    def make_views(x, step, first):
+    def make_views(x, step, first, *negatives):
         if objective == "pclr":
-            return augmented(x[0], step, first, 0), augmented(x[1], step, first, 1)
+            return augmented(x[0], step, first, 0), augmented(x[1], step, first, 1), *negatives
         if objective == "simclr":
             return augmented(x[0], step, first, 0), augmented(x[0], step, first, 1)
         recording = augmented(x[0], step, first, 0)  # clocs

@@ -23,18 +23,22 @@ def _gather_from_replicas(tensor):
     return context.all_gather(tensor, axis=0), offset
 
 
-def contrastive_logits(hidden1, hidden2, temperature=TEMPERATURE):
+def contrastive_logits(hidden1, hidden2, temperature=TEMPERATURE, negatives=None):
     """Logits and one-hot labels of NT-Xent for both directions.
 
     Args:
         hidden1, hidden2: float tensors (local_batch, dim); row i of each is
             a positive pair.
         temperature: float. Softmax temperature (ml4h: 0.1).
+        negatives: optional float tensor (local_extra, dim) of projections
+            that are only ever negatives (e.g. ECGs of patients with one
+            ECG), gathered from every replica like the views.
 
     Returns:
-        `(logits_a, logits_b, labels)`: logits (local_batch, 2 * global_batch)
-        for view 1 against [view 2, view 1] and view 2 against [view 1,
-        view 2], and labels marking the positive column of each row.
+        `(logits_a, logits_b, labels)`: logits (local_batch, 2 * global_batch
+        [+ global_extra]) for view 1 against [view 2, view 1, negatives] and
+        view 2 against [view 1, view 2, negatives], and labels marking the
+        positive column of each row.
     """
     hidden1 = tf.math.l2_normalize(tf.cast(hidden1, tf.float32), -1)
     hidden2 = tf.math.l2_normalize(tf.cast(hidden2, tf.float32), -1)
@@ -51,30 +55,42 @@ def contrastive_logits(hidden1, hidden2, temperature=TEMPERATURE):
     logits_ba = tf.matmul(hidden2, hidden1_all, transpose_b=True) / temperature
     logits_a = tf.concat([logits_ab, logits_aa], axis=1)
     logits_b = tf.concat([logits_ba, logits_bb], axis=1)
+    if negatives is not None:
+        negatives_all, _ = _gather_from_replicas(
+            tf.math.l2_normalize(tf.cast(negatives, tf.float32), -1))
+        logits_a = tf.concat(
+            [logits_a, tf.matmul(hidden1, negatives_all, transpose_b=True) / temperature], 1)
+        logits_b = tf.concat(
+            [logits_b, tf.matmul(hidden2, negatives_all, transpose_b=True) / temperature], 1)
+        labels = tf.pad(labels, [[0, 0], [0, tf.shape(negatives_all)[0]]])
     return logits_a, logits_b, labels
 
 
-def nt_xent(hidden1, hidden2, temperature=TEMPERATURE):
+def nt_xent(hidden1, hidden2, temperature=TEMPERATURE, negatives=None):
     """NT-Xent loss of this replica's pairs, with global-batch negatives.
+
+    `negatives` (optional): projections that are only negatives, see
+    `contrastive_logits`.
 
     Returns the mean over local pairs of the cross-entropy of view 1 -> view 2
     plus that of view 2 -> view 1 (ml4h's `simclr_loss` adds the two means).
     Under a strategy, divide by `num_replicas_in_sync` before summing
     gradients across replicas.
     """
-    logits_a, logits_b, labels = contrastive_logits(hidden1, hidden2, temperature)
+    logits_a, logits_b, labels = contrastive_logits(hidden1, hidden2, temperature, negatives)
     loss_a = tf.nn.softmax_cross_entropy_with_logits(labels, logits_a)
     loss_b = tf.nn.softmax_cross_entropy_with_logits(labels, logits_b)
     return tf.reduce_mean(loss_a) + tf.reduce_mean(loss_b)
 
 
-def pair_accuracy(hidden1, hidden2, temperature=TEMPERATURE):
+def pair_accuracy(hidden1, hidden2, temperature=TEMPERATURE, negatives=None):
     """Fraction of ECGs whose most similar other ECG is their pair.
 
     Label-free progress signal: averaged over both directions, against every
-    other ECG of the (global) batch, as ml4h's `simclr_accuracy`.
+    other ECG of the (global) batch and any extra `negatives`, as ml4h's
+    `simclr_accuracy`.
     """
-    logits_a, logits_b, labels = contrastive_logits(hidden1, hidden2, temperature)
+    logits_a, logits_b, labels = contrastive_logits(hidden1, hidden2, temperature, negatives)
     target = tf.argmax(labels, axis=1)
     hits_a = tf.cast(tf.equal(tf.argmax(logits_a, axis=1), target), tf.float32)
     hits_b = tf.cast(tf.equal(tf.argmax(logits_b, axis=1), target), tf.float32)

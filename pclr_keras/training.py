@@ -14,6 +14,7 @@ batches an uninterrupted run would have read.
 """
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -23,10 +24,15 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.artifacts import export_encoder, load_encoder
 from pclr_keras.atomic import write_json
 from pclr_keras.augment import AugmentConfig
-from pclr_keras.data import labelled_dataset, pretraining_dataset, steps_per_epoch
+from pclr_keras.data import (
+    check_extra_negatives,
+    labelled_dataset,
+    pretraining_dataset,
+    steps_per_epoch,
+)
 from pclr_keras.losses import TEMPERATURE, nt_xent, pair_accuracy
 from pclr_keras.models import (
     build_autoencoder,
@@ -67,6 +73,9 @@ class PretrainConfig:
         augment: bool. Also augment each view (`augment.py`: crop, amplitude,
             noise, baseline wander, lead drop) for `pclr` and `clocs`;
             `simclr` always augments.
+        extra_negatives: int. `pclr` only: ECGs of patients with a single
+            ECG added to every global step as negatives only (they form no
+            pair, but make the task harder); 0 for none, as PCLR.
         seed: int. Weights and data order.
         checkpoint_every: int. Steps between checkpoints (also at each
             epoch's end and at the end).
@@ -74,6 +83,11 @@ class PretrainConfig:
         mixed_precision: bool. float16 compute, float32 weights.
         jit_compile: bool. Compile the step with XLA.
         encoder: dict. Overrides for `build_encoder` (e.g. narrow test models).
+        init_weights: str. An encoder file (`.h5`, `.keras`, ml4h's) whose
+            weights start the run instead of random ones: continued
+            pre-training, e.g. of released weights on a hospital's own ECGs.
+            The projection head still starts from random weights; a resumed
+            run takes everything from its checkpoint.
     """
 
     variant: str = "pclr"
@@ -87,12 +101,14 @@ class PretrainConfig:
     warmup_fraction: float = 0.05
     temperature: float = TEMPERATURE
     augment: bool = False
+    extra_negatives: int = 0
     seed: int = 0
     checkpoint_every: int = 100
     steps_per_loop: int = 1
     mixed_precision: bool = False
     jit_compile: bool = False
     encoder: dict = dataclasses.field(default_factory=dict)
+    init_weights: str = ""
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
@@ -152,6 +168,7 @@ class Pretrainer:
         self.replicas = self.strategy.num_replicas_in_sync
         self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
+        check_extra_negatives(ecgs, config.extra_negatives, config.objective)
         if config.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         keras.utils.set_random_seed(config.seed)
@@ -159,10 +176,25 @@ class Pretrainer:
             self.model, self.encoder = build_training_model(config, self.replicas > 1)
             self.optimizer = self._build_optimizer()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        if config.init_weights:
+            self._load_init_weights(config.init_weights)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.out_dir / "checkpoints", max_to_keep=3)
+
+    def _load_init_weights(self, path):
+        """Starts the encoder from another encoder's weights, shape for shape."""
+        source = load_encoder(path).get_weights()
+        target = self.encoder.get_weights()
+        shapes = [w.shape for w in source], [w.shape for w in target]
+        if shapes[0] != shapes[1]:
+            raise ValueError(
+                f"--init-weights {path}: its encoder ({len(source)} weights, "
+                f"{sum(w.size for w in source):,} parameters) is not the one this run builds "
+                f"(variant {self.config.variant!r}, {len(target)} weights, "
+                f"{sum(w.size for w in target):,} parameters).")
+        self.encoder.set_weights(source)
 
     @property
     def _data_objective(self):
@@ -186,11 +218,14 @@ class Pretrainer:
         """(loss of this replica's examples, pair accuracy or nan)."""
         config = self.config
         if config.objective in CONTRASTIVE:
-            view1, view2 = batch
-            projections = self.model(tf.concat([view1, view2], 0), training=training)
-            hidden1, hidden2 = tf.split(tf.cast(projections, tf.float32), 2, 0)
-            return (nt_xent(hidden1, hidden2, config.temperature),
-                    pair_accuracy(hidden1, hidden2, config.temperature))
+            view1, view2, *negatives = batch  # negatives: extra ones, in training only
+            projections = self.model(tf.concat([view1, view2, *negatives], 0), training=training)
+            projections = tf.cast(projections, tf.float32)
+            pairs = tf.shape(view1)[0]
+            hidden1, hidden2 = projections[:pairs], projections[pairs:2 * pairs]
+            extra = projections[2 * pairs:] if negatives else None
+            return (nt_xent(hidden1, hidden2, config.temperature, extra),
+                    pair_accuracy(hidden1, hidden2, config.temperature, extra))
         if config.objective == "autoencoder":
             reconstruction = tf.cast(self.model(batch, training=training), tf.float32)
             return tf.reduce_mean(keras.losses.log_cosh(batch, reconstruction)), np.nan
@@ -223,7 +258,8 @@ class Pretrainer:
             if config.objective in CONTRASTIVE:
                 return pretraining_dataset(
                     self.ecgs, config.batch_size, objective=config.objective, seed=config.seed,
-                    start_step=start_step, input_context=context, augment=augment)
+                    start_step=start_step, input_context=context, augment=augment,
+                    extra_negatives=config.extra_negatives)
             return labelled_dataset(
                 self.ecgs, config.batch_size, targets=config.targets, seed=config.seed,
                 start_step=start_step, input_context=context)
@@ -326,7 +362,12 @@ class Pretrainer:
         write_json(self.out_dir / "history.json", history)
 
     def _save_config(self):
-        write_json(self.out_dir / "config.json", dataclasses.asdict(self.config))
+        config = dataclasses.asdict(self.config)
+        init = Path(self.config.init_weights)
+        if self.config.init_weights and init.is_file():  # which file started it, not just its name
+            with open(init, "rb") as f:
+                config["init_weights_sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
+        write_json(self.out_dir / "config.json", config)
 
     def _load_history(self):
         path = self.out_dir / "history.json"

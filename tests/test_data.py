@@ -335,3 +335,32 @@ def test_ptbxl_pairs_are_repeat_ecgs_of_one_patient(tmp_path):
             assert rows.patient_id.nunique() == 1 and rows.ecg_id.nunique() == 2
     counts = Counter(ecgs.labels.patient_id)
     assert all(counts[p] >= 2 for p in ecgs.pair_patients)
+
+
+def test_extra_negatives_are_distinct_one_ecg_patients_resumable_and_split(ecgs):
+    singles = set(np.flatnonzero(ecgs.labels.patient_id.isin(["p016", "p017", "p018"])))
+
+    def make(context=None, start_step=0):
+        return pretraining_dataset(ecgs, 4, seed=3, extra_negatives=2, input_context=context,
+                                   start_step=start_step)
+
+    batches = take(make(), 12)
+    plain = take(pretraining_dataset(ecgs, 4, seed=3), 12)
+    for (view1, view2, negatives), (plain1, plain2) in zip(batches, plain, strict=True):
+        assert negatives.shape == (2, L, C)
+        assert set(ids(negatives)) <= singles and len(set(ids(negatives))) == 2
+        np.testing.assert_array_equal(view1, plain1)  # the pairs are untouched
+        np.testing.assert_array_equal(view2, plain2)
+    assert len({tuple(sorted(ids(b[2]))) for b in batches}) > 1, "same negatives every step"
+    for a, b in zip(batches[5:], take(make(start_step=5), 7), strict=True):
+        np.testing.assert_array_equal(a[2], b[2])
+    replica0, replica1 = take(make(fake_contexts(1, 2)[0]), 2)  # step 0, both replicas
+    np.testing.assert_array_equal(np.concatenate([replica0[2], replica1[2]]), batches[0][2])
+
+
+def test_extra_negatives_need_pclr_and_enough_one_ecg_patients(ecgs):
+    with pytest.raises(ValueError, match="are for the pclr objective, not .simclr."):
+        pretraining_dataset(ecgs, 4, objective="simclr", extra_negatives=2)
+    with pytest.raises(ValueError, match="has 3 ECGs of patients with a single ECG, fewer "
+                                         "than 4 extra negatives"):
+        pretraining_dataset(ecgs, 4, extra_negatives=4)

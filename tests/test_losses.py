@@ -12,13 +12,16 @@ import tensorflow as tf
 from pclr_keras.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
 
 
-def numpy_nt_xent(z1, z2, temperature=0.1):
-    """Textbook NT-Xent: each of the 2n ECGs against the 2n - 1 others."""
+def numpy_nt_xent(z1, z2, temperature=0.1, negatives=None):
+    """Textbook NT-Xent: each of the 2n ECGs against the 2n - 1 others (and any negatives)."""
     z = np.concatenate([z1, z2]).astype(np.float64)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     n = len(z1)
     sim = z @ z.T / temperature
     np.fill_diagonal(sim, -np.inf)
+    if negatives is not None:
+        negatives = negatives / np.linalg.norm(negatives, axis=1, keepdims=True)
+        sim = np.concatenate([sim, z @ negatives.T / temperature], axis=1)
     positive = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
     log_softmax = sim - np.log(np.exp(sim).sum(axis=1, keepdims=True))
     per_anchor = -log_softmax[np.arange(2 * n), positive]
@@ -35,6 +38,21 @@ def test_nt_xent_matches_numpy(batch, dim, seed):
     expected_loss, expected_accuracy = numpy_nt_xent(z1, z2)
     np.testing.assert_allclose(nt_xent(z1, z2).numpy(), expected_loss, rtol=1e-5)
     np.testing.assert_allclose(pair_accuracy(z1, z2).numpy(), expected_accuracy, atol=1e-6)
+
+
+@pytest.mark.parametrize("extra", [1, 7])
+def test_extra_negatives_join_every_anchors_denominator(extra):
+    rng = np.random.default_rng(extra)
+    z1, z2 = rng.normal(size=(2, 6, 16)).astype("float32")
+    z2 = z1 + 0.5 * z2
+    negatives = np.concatenate([z1[:2] + 0.3 * rng.normal(size=(2, 16)),  # near some anchors
+                                rng.normal(size=(extra, 16))])[:extra].astype("float32")
+    expected_loss, expected_accuracy = numpy_nt_xent(z1, z2, negatives=negatives)
+    assert expected_loss > numpy_nt_xent(z1, z2)[0]
+    np.testing.assert_allclose(nt_xent(z1, z2, negatives=negatives).numpy(), expected_loss,
+                               rtol=1e-5)
+    np.testing.assert_allclose(pair_accuracy(z1, z2, negatives=negatives).numpy(),
+                               expected_accuracy, atol=1e-6)
 
 
 def test_keras_forms_split_the_batch_into_views():
@@ -73,15 +91,18 @@ TWO_REPLICAS = textwrap.dedent("""
     z1, z2 = rng.normal(size=(2, 8, 16)).astype("float32")
     z2 = z1 + z2
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    negatives = rng.normal(size=(6, 16)).astype("float32")
     def shard(context):
-        part = slice(context.replica_id_in_sync_group * 4, (context.replica_id_in_sync_group + 1) * 4)
-        return tf.constant(z1[part]), tf.constant(z2[part])
+        i = context.replica_id_in_sync_group
+        return (tf.constant(z1[4 * i:4 * i + 4]), tf.constant(z2[4 * i:4 * i + 4]),
+                tf.constant(negatives[3 * i:3 * i + 3]))
     views = strategy.experimental_distribute_values_from_function(shard)
     def step(views):
-        return nt_xent(*views), pair_accuracy(*views)
-    losses, accuracies = strategy.run(step, args=(views,))
-    print(strategy.reduce("MEAN", losses, axis=None).numpy(), nt_xent(z1, z2).numpy(),
-          strategy.reduce("MEAN", accuracies, axis=None).numpy(), pair_accuracy(z1, z2).numpy())
+        return nt_xent(*views[:2]), pair_accuracy(*views[:2]), nt_xent(views[0], views[1], negatives=views[2])
+    losses, accuracies, with_negatives = strategy.run(step, args=(views,))
+    mean = lambda value: strategy.reduce("MEAN", value, axis=None).numpy()
+    print(mean(losses), nt_xent(z1, z2).numpy(), mean(accuracies), pair_accuracy(z1, z2).numpy(),
+          mean(with_negatives), nt_xent(z1, z2, negatives=negatives).numpy())
 """)
 
 
@@ -90,7 +111,8 @@ def test_two_replicas_use_global_batch_negatives():
         [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=120,
         cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr[-2000:]
-    split_loss, global_loss, split_accuracy, global_accuracy = map(
-        float, result.stdout.split()[-4:])
+    split_loss, global_loss, split_accuracy, global_accuracy, split_extra, global_extra = map(
+        float, result.stdout.split()[-6:])
     assert split_loss == pytest.approx(global_loss, rel=1e-5)
     assert split_accuracy == pytest.approx(global_accuracy)
+    assert split_extra == pytest.approx(global_extra, rel=1e-5) and split_extra > split_loss

@@ -1,5 +1,7 @@
 """Pre-training: learns on held-out patients, resumes after SIGKILL, splits don't matter."""
 
+import dataclasses
+import hashlib
 import json
 import signal
 import subprocess
@@ -182,3 +184,69 @@ def test_augmented_patient_pairs_and_temperature_from_the_cli(synthetic_tensors,
     assert config["augment"] is True and config["temperature"] == 0.2
     # Same seed, weights and patients: only the augmentations and temperature differ.
     assert losses["plain"] != pytest.approx(losses["augmented"], rel=1e-3)
+
+
+def test_init_weights_start_the_encoder_and_a_resumed_run_keeps_its_checkpoint(
+        synthetic_tensors, tmp_path):
+    from pclr_keras.artifacts import load_encoder
+
+    assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "a"),
+                      "--batch-size", "8", "--steps", "2", "--lr", "1e-2",
+                      "--encoder-json", json.dumps(NARROW_ENCODER)]) == 0
+    source = tmp_path / "a" / "PCLR.h5"
+    expected = load_encoder(source).get_weights()
+    ecgs = TensorizedECGs(synthetic_tensors)
+    config = PretrainConfig(batch_size=8, steps=2, seed=5, encoder=NARROW_ENCODER,
+                            init_weights=str(source))
+    started = Pretrainer(config, ecgs, tmp_path / "b")
+    for got, want in zip(started.encoder.get_weights(), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    fresh = Pretrainer(dataclasses.replace(config, init_weights=""), ecgs, tmp_path / "fresh")
+    assert not np.array_equal(fresh.encoder.get_weights()[0], expected[0])
+
+    started.fit(progress=False)
+    recorded = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert recorded["init_weights"] == str(source)
+    assert recorded["init_weights_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    trained = h5_weights(tmp_path / "b" / "PCLR.h5")
+    Pretrainer(config, ecgs, tmp_path / "b").fit(progress=False)  # resumes at its last step
+    for a, b in zip(h5_weights(tmp_path / "b" / "PCLR.h5"), trained, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_init_weights_of_another_architecture_or_no_file_are_clear_errors(
+        synthetic_tensors, tmp_path):
+    assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "a"),
+                      "--batch-size", "8", "--steps", "1",
+                      "--encoder-json", json.dumps(NARROW_ENCODER)]) == 0
+    wider = dict(NARROW_ENCODER, stem_filters=12)
+    with pytest.raises(SystemExit, match=r"--init-weights .*PCLR.h5: its encoder .* is not the "
+                                         r"one this run builds \(variant 'pclr'"):
+        pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "b"),
+                   "--batch-size", "8", "--steps", "1", "--encoder-json", json.dumps(wider),
+                   "--init-weights", str(tmp_path / "a" / "PCLR.h5")])
+    with pytest.raises(SystemExit, match="No model at .*missing.h5"):
+        pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "c"),
+                   "--batch-size", "8", "--steps", "1", "--encoder-json",
+                   json.dumps(NARROW_ENCODER), "--init-weights", str(tmp_path / "missing.h5")])
+
+
+def test_extra_negatives_of_one_ecg_patients_train_and_raise_the_loss(synthetic_tensors, tmp_path):
+    # Dropping a second ECG from 8 patients leaves some with one ECG: the negatives' pool.
+    ecgs = TensorizedECGs(synthetic_tensors, label_filter="not (ecg_id.str.endswith('_e1') "
+                                                         "and patient_id < 'P0008')")
+    first_losses = {}
+    for extra in (0, 4):
+        config = PretrainConfig(batch_size=8, steps=2, encoder=NARROW_ENCODER,
+                                extra_negatives=extra)
+        result = Pretrainer(config, ecgs, tmp_path / str(extra)).fit(progress=False)
+        assert np.isfinite(result["train"]["loss"])
+        history = json.loads((tmp_path / str(extra) / "history.json").read_text())
+        first_losses[extra] = history["train"][0]["loss"]
+    # Same weights and pairs; four more candidates in every softmax.
+    assert first_losses[4] > first_losses[0]
+    with pytest.raises(SystemExit, match="has 0 ECGs of patients with a single ECG, fewer "
+                                         "than 2 extra negatives"):
+        pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "c"),
+                   "--batch-size", "8", "--steps", "1", "--extra-negatives", "2",
+                   "--encoder-json", json.dumps(NARROW_ENCODER)])
