@@ -21,7 +21,9 @@ Pretraining objectives (`pretraining_dataset`), each yielding `(view1, view2)`:
   more (numpy Generator seeded by `(seed, epoch)`), cut into global batches
   of distinct patients (the remainder is dropped); each patient of a batch
   gives two *different* ECGs drawn at random (seeded by
-  `(seed, epoch, batch)`). The views are the two ECGs.
+  `(seed, epoch, batch)`). The views are the two ECGs. Optionally
+  (`extra_negatives`), ECGs of patients with a single ECG, drawn per step
+  (seeded by `(seed, step)`), come as a third element: negatives only.
 - ``simclr``: both views are two random augmentations (`augment.py`) of the
   same ECG. An epoch reads every ECG once; within a global batch patients are
   distinct (ECGs without a patient id count as their own patient): the ECGs,
