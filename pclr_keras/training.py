@@ -133,6 +133,14 @@ def build_training_model(config, distributed):
     return model, keras.Model(model.input, model.get_layer("embed").output)
 
 
+def _file_sha256(path):
+    """SHA-256 of a file, or None for a folder (e.g. ml4h's SavedModel)."""
+    if not Path(path).is_file():
+        return None
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _chief_and_worker(strategy):
     """(is this process the chief, its worker index) under a multi-worker strategy."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -176,12 +184,18 @@ class Pretrainer:
             self.model, self.encoder = build_training_model(config, self.replicas > 1)
             self.optimizer = self._build_optimizer()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        if config.init_weights:
-            self._load_init_weights(config.init_weights)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.out_dir / "checkpoints", max_to_keep=3)
+        # Only a fresh run reads init_weights: a resumed one needs its checkpoint alone,
+        # and keeps the hash its first start recorded.
+        self._init_weights_sha256 = None
+        if config.init_weights and self.manager.latest_checkpoint is None:
+            self._load_init_weights(config.init_weights)
+            self._init_weights_sha256 = _file_sha256(config.init_weights)
+        elif config.init_weights:
+            self._init_weights_sha256 = self._load_json("config.json").get("init_weights_sha256")
 
     def _load_init_weights(self, path):
         """Starts the encoder from another encoder's weights, shape for shape."""
@@ -363,15 +377,16 @@ class Pretrainer:
 
     def _save_config(self):
         config = dataclasses.asdict(self.config)
-        init = Path(self.config.init_weights)
-        if self.config.init_weights and init.is_file():  # which file started it, not just its name
-            with open(init, "rb") as f:
-                config["init_weights_sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
+        if self._init_weights_sha256:  # which file started the run, not just its name
+            config["init_weights_sha256"] = self._init_weights_sha256
         write_json(self.out_dir / "config.json", config)
 
+    def _load_json(self, name):
+        path = self.out_dir / name
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def _load_history(self):
-        path = self.out_dir / "history.json"
-        return json.loads(path.read_text()) if path.exists() else {"train": [], "validation": []}
+        return self._load_json("history.json") or {"train": [], "validation": []}
 
     def export(self, name="PCLR"):
         """Writes the encoder (without synchronised BN or head) as `.h5`, `.keras`

@@ -209,9 +209,12 @@ def test_init_weights_start_the_encoder_and_a_resumed_run_keeps_its_checkpoint(
     assert recorded["init_weights"] == str(source)
     assert recorded["init_weights_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     trained = h5_weights(tmp_path / "b" / "PCLR.h5")
+    source.rename(tmp_path / "moved.h5")  # a resumed run needs its checkpoint, not the file
     Pretrainer(config, ecgs, tmp_path / "b").fit(progress=False)  # resumes at its last step
     for a, b in zip(h5_weights(tmp_path / "b" / "PCLR.h5"), trained, strict=True):
         np.testing.assert_array_equal(a, b)
+    resumed = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert resumed["init_weights_sha256"] == recorded["init_weights_sha256"]
 
 
 def test_init_weights_of_another_architecture_or_no_file_are_clear_errors(
