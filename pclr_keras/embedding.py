@@ -58,7 +58,7 @@ from pclr_keras.io import (
 from pclr_keras.atomic import write_errors, write_json
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, flat_leads_of, preprocess_ecg, quality_flags)
-from pclr_keras.tensorize import record_windows, window_id, window_start_s
+from pclr_keras.ingest import record_windows, window_id, window_start_s
 
 FORMAT_VERSION = 2  # 2: the `quality` column
 PART_PATTERN = "part-{:05d}.parquet"
