@@ -54,6 +54,7 @@ import pandas as pd
 import tensorflow as tf
 
 from pclr_keras.augment import AugmentConfig, augment_batch
+from pclr_keras.checks import positive_int
 from pclr_keras.tensorize import LABELS_FILE, REQUIRED_FILES, SHARDS_FOLDER, shard_path
 
 PRETRAINING_OBJECTIVES = ("pclr", "simclr", "clocs")
@@ -344,12 +345,6 @@ class TensorizedECGs:
         return order[:steps * batch_size].reshape(steps, batch_size)
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}.")
-    return int(value)
-
-
 def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
     """Global steps in one epoch: pclr patients (or, for other objectives, ECGs) // batch.
 
@@ -357,7 +352,7 @@ def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
         ValueError: if not one global batch fits, saying how many patients
             (ECGs) there are and the largest batch that works.
     """
-    global_batch_size = _positive_int(global_batch_size, "global_batch_size")
+    global_batch_size = positive_int(global_batch_size, "global_batch_size")
     if objective == "pclr":
         count, what = len(ecgs.pair_patients), "patients with >= 2 ECGs"
     else:
@@ -589,7 +584,7 @@ def labelled_dataset(ecgs, batch_size, *, targets=(), shuffle=True, seed=0, star
     """
     targets = [targets] if isinstance(targets, str) else list(targets)
     values = _binary_targets(ecgs, targets)
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     seed, start_step = int(seed), int(start_step)
     if seed < 0 or start_step < 0:
         raise ValueError("seed and start_step must be >= 0.")

@@ -55,6 +55,15 @@ def record_windows(record, mode):
                record.signal[k * per_window:(k + 1) * per_window])
 
 
+def ecg_starts(windows):
+    """Positions where an ECG's rows begin in a run of window rows (an ECG's windows
+    come in increasing order, so a window index not above the previous one starts the next)."""
+    windows = np.asarray(windows, np.int64)
+    if not len(windows):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate([[True], windows[1:] <= windows[:-1]]))
+
+
 @dataclasses.dataclass
 class Window:
     """One 10 s window that passed validation."""

@@ -218,14 +218,14 @@ def test_bad_arguments_are_refused(encoder, synthetic_tensors, tmp_path):
 
 KILLED_RUN = textwrap.dedent("""
     import sys, time
-    import pclr_keras.embedding as embedding
-    write_part = embedding._write_part
+    import pclr_keras.embedding.job as job
+    write_part = job.write_part
     def slow_write_part(*args):  # slow enough for the kill to land mid-run
         write_part(*args)
         time.sleep(0.3)
-    embedding._write_part = slow_write_part
-    embedding.embed(sys.argv[1], sys.argv[2], sys.argv[3], chunk_size=8, batch_size=8,
-                    progress=False)
+    job.write_part = slow_write_part
+    job.embed(sys.argv[1], sys.argv[2], sys.argv[3], chunk_size=8, batch_size=8,
+              progress=False)
 """)
 
 
