@@ -133,7 +133,7 @@ def timings(args, folder, raw, tmp):
 
     from pclr_keras.artifacts import export_encoder
     from pclr_keras.data import TensorizedECGs
-    from pclr_keras.embedding import _forward_function, embed
+    from pclr_keras.embedding import embed, forward_function
     from pclr_keras.models import build_encoder
 
     keras.utils.set_random_seed(0)
@@ -141,7 +141,7 @@ def timings(args, folder, raw, tmp):
     h5 = export_encoder(encoder, tmp / "model", name="PCLR", formats=("h5",))["h5"]
     data = subset(folder, args.ecgs, tmp)
     x = TensorizedECGs(data).read_ecgs(np.arange(args.ecgs))
-    forward = _forward_function(encoder)
+    forward = forward_function(encoder)
     encoder.predict(x[:64], batch_size=64, verbose=0)  # trace both before timing
     forward(x[:64])
     kw = dict(batch_size=64, progress=False)

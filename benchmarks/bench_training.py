@@ -62,7 +62,7 @@ def our_seconds_per_step(views, steps, steps_per_loop, jit_compile=False):
     trainer = Pretrainer(config, InMemoryECGs(pairs * 10_000), "/tmp/pclr_bench_unused")
     dataset = tf.data.Dataset.from_tensors(tuple(tf.constant(v) for v in views)).repeat()
     iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
-    train_steps = trainer._train_function()
+    train_steps = trainer.train_function()
     train_steps(iterator, tf.constant(steps_per_loop))  # trace
     times = []
     for _ in range(max(1, steps // steps_per_loop)):

@@ -30,10 +30,45 @@ def run_export(args):
         print(f"{fmt:<11} {path}")
 
 
+def _add_export(commands):
+    """`pclr export` and its flags."""
+    from pclr_keras.variants import VARIANTS
+
+    export = commands.add_parser(
+        "export", help="write an encoder as .h5, .keras and a TF Serving SavedModel")
+    export.add_argument("--weights", help="model to export: ours (.h5/.keras) or ml4h's "
+                        "(PCLR.h5, a SavedModel folder)")
+    export.add_argument("--untrained", action="store_true",
+                        help="export a randomly initialised encoder instead")
+    export.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
+                        help="variant to build with --untrained (default: pclr)")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--name", default="PCLR", help="artifact base name (default: PCLR)")
+    export.add_argument("--version", type=int, default=1, help="TF Serving version (default: 1)")
+    export.add_argument("--formats", default="h5,keras,savedmodel",
+                        help="comma-separated: h5, keras, savedmodel, tflite "
+                             "(default: h5,keras,savedmodel)")
+    export.set_defaults(run=run_export)
+
+
 def run_demo(args):
     from pclr_keras.demo import run_demo as demo
 
     demo(args.data, args.out, steps=args.steps, limit=args.limit)
+
+
+def _add_demo(commands):
+    """`pclr demo` and its flags."""
+    demo = commands.add_parser(
+        "demo", help="tensorize, pre-train, embed and probe the sample ECGs in a few minutes")
+    demo.add_argument("--data", default=str(Path("..") / "shared" / "data" / "ptbxl"),
+                      help="the PTB-XL sample folder (default: ../shared/data/ptbxl); "
+                           "without it, a synthetic cohort")
+    demo.add_argument("--steps", type=int, default=150, help="pre-training steps")
+    demo.add_argument("--limit", type=int, default=0,
+                      help="use only this many patients (PTB-XL: those with most ECGs)")
+    demo.add_argument("--out", default="pclr_demo", help="output folder (default: pclr_demo)")
+    demo.set_defaults(run=run_demo)
 
 def run_tensorize(args):
     from pclr_keras.tensorize import (
@@ -85,6 +120,39 @@ def run_tensorize(args):
               "(tensorized; not usable for patient pairs)")
 
 
+def _add_tensorize(commands):
+    """`pclr tensorize` and its flags."""
+    from pclr_keras.variants import VARIANTS
+
+    tensorize = commands.add_parser(
+        "tensorize", help="read, validate and preprocess ECG files into HDF5 shards")
+    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk")
+    tensorize.add_argument("--out", required=True, help="output folder (re-run to resume)")
+    tensorize.add_argument("--manifest", help="CSV with a path per row (+ patient id, labels)")
+    tensorize.add_argument("--path-column", default="path")
+    tensorize.add_argument("--patient-column", default="patient_id")
+    tensorize.add_argument("--path-root", help="folder manifest paths are relative to "
+                           "(default: the manifest's folder)")
+    tensorize.add_argument("--drop-if", help="pandas query of manifest rows to exclude, "
+                           "e.g. \"in_v1_0_3 == False\"")
+    tensorize.add_argument("--patient-id-field",
+                           help="file header field holding the patient id, e.g. patient_id")
+    tensorize.add_argument("--variants", default="pclr",
+                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))} (default: pclr)")
+    tensorize.add_argument("--windows", choices=("first", "all"), default="first",
+                           help="records longer than 10 s: the first 10 s, or every whole 10 s")
+    tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
+    tensorize.add_argument("--leads", help="comma-separated lead order, for files that store none")
+    tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
+    tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
+    tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
+    tensorize.add_argument("--strict", action="store_true",
+                           help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
+                                "flat leads, listed in the `quality` column)")
+    _add_runner_arguments(tensorize)
+    tensorize.set_defaults(run=run_tensorize)
+
+
 def _strategy(name):
     import tensorflow as tf
 
@@ -132,6 +200,50 @@ def run_pretrain(args):
     print(f"encoder written to {Path(args.out) / 'PCLR.h5'}, .keras and PCLR/1/")
 
 
+def _add_pretrain(commands):
+    """`pclr pretrain` and its flags."""
+    from pclr_keras.variants import VARIANTS
+
+    pretrain = commands.add_parser(
+        "pretrain", help="pre-train an encoder on tensorized ECGs (resumes in --out)")
+    pretrain.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
+    pretrain.add_argument("--out", required=True, help="run folder; re-run to resume")
+    pretrain.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
+    pretrain.add_argument("--objective", default="pclr",
+                          choices=("pclr", "simclr", "clocs", "autoencoder", "supervised"))
+    pretrain.add_argument("--targets", help="binary label columns, for --objective supervised")
+    pretrain.add_argument("--batch-size", type=int, default=64,
+                          help="global batch: patients (pairs) per step (default: 64)")
+    pretrain.add_argument("--epochs", type=int, default=10)
+    pretrain.add_argument("--steps", type=int, default=0, help="total steps (overrides --epochs)")
+    pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"))
+    pretrain.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    pretrain.add_argument("--temperature", type=float, default=0.1,
+                          help="NT-Xent temperature (default: 0.1, as PCLR)")
+    pretrain.add_argument("--augment", action="store_true",
+                          help="pclr, clocs: also augment both views (simclr always does)")
+    pretrain.add_argument("--extra-negatives", type=int, default=0,
+                          help="pclr: ECGs of one-ECG patients added to every step as "
+                          "negatives only (default: 0, as PCLR)")
+    pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
+                          "e.g. \"strat_fold <= 8\"")
+    pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on")
+    pretrain.add_argument("--strategy", default="auto",
+                          choices=("auto", "default", "mirrored", "multiworker"),
+                          help="auto: multiworker if TF_CONFIG is set, mirrored on >1 GPU")
+    pretrain.add_argument("--checkpoint-every", type=int, default=100)
+    pretrain.add_argument("--steps-per-loop", type=int, default=1)
+    pretrain.add_argument("--mixed-precision", action="store_true")
+    pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
+    pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
+                          "'{\"stem_filters\": 16}' (default: the released architecture)")
+    pretrain.add_argument("--init-weights", help="start from this encoder's weights (.h5, "
+                          ".keras, ml4h's): continued pre-training, e.g. of released weights")
+    pretrain.set_defaults(run=run_pretrain)
+
+
 def _parse_targets(specs, default="binary"):
     """["sex:binary", "age:continuous"] -> {"sex": "binary", "age": "continuous"}."""
     targets = {}
@@ -162,6 +274,26 @@ def run_finetune(args):
     print(f"task model written to {Path(args.out) / 'task_model.keras'} and .h5")
 
 
+def _add_finetune(commands):
+    """`pclr finetune` and its flags."""
+    finetune = commands.add_parser(
+        "finetune", help="encoder + heads, trained frozen then unfrozen, saved as Keras")
+    finetune.add_argument("--model", required=True, help="encoder: ours or ml4h's")
+    finetune.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
+    finetune.add_argument("--target", action="append", required=True,
+                          help="label column[:binary|continuous], repeatable (default: binary)")
+    finetune.add_argument("--out", required=True)
+    finetune.add_argument("--filter", help="query selecting training ECGs")
+    finetune.add_argument("--val-filter", help="query selecting validation ECGs")
+    finetune.add_argument("--batch-size", type=int, default=32)
+    finetune.add_argument("--frozen-epochs", type=int, default=5)
+    finetune.add_argument("--unfrozen-epochs", type=int, default=5)
+    finetune.add_argument("--lr", type=float, default=1e-3)
+    finetune.add_argument("--unfrozen-lr", type=float, default=1e-4)
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.set_defaults(run=run_finetune)
+
+
 def variant_name(encoder):
     from pclr_keras.variants import variant_for_input_shape
 
@@ -185,6 +317,21 @@ def run_datasets(args):
         raise SystemExit(f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
                          "run the same command again to retry them.")
     return 0
+
+
+def _add_datasets(commands):
+    """`pclr datasets` and its flags."""
+    datasets = commands.add_parser(
+        "datasets", help="download public ECG sets with resume and checksum checks")
+    datasets.add_argument("action", choices=("fetch", "list"))
+    datasets.add_argument("name", nargs="?", help="dataset to fetch (see `pclr datasets list`)")
+    datasets.add_argument("--root", default="datasets", help="download folder (default: datasets)")
+    datasets.add_argument("--rate", type=int, help="sampling rate where a set has several (PTB-XL)")
+    datasets.add_argument("--include", action="append", help="glob of files to get, repeatable")
+    datasets.add_argument("--base-url", help="a mirror of the dataset's files")
+    datasets.add_argument("--workers", type=int, default=4, help="parallel downloads")
+    datasets.add_argument("--tensorize-out", help="tensorize into this folder when complete")
+    datasets.set_defaults(run=run_datasets)
 
 
 def _on_beam(run, *args, **kwargs):
@@ -226,6 +373,33 @@ def run_embed(args):
     print(format_summary(summary))
 
 
+def _add_embed(commands):
+    """`pclr embed` and its flags."""
+    embed = commands.add_parser(
+        "embed", help="N x 320 representations of tensorized or raw ECGs (Parquet or CSV)")
+    embed.add_argument("--model", required=True, help="encoder: ours (.h5/.keras) or ml4h's")
+    embed.add_argument("--data", required=True, nargs="+",
+                       help="a `pclr tensorize` folder, or ECG files / folders")
+    embed.add_argument("--out", required=True, help="output .parquet (or .csv); re-run to resume")
+    embed.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
+    embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
+    embed.add_argument("--strict", action="store_true",
+                       help="raw files: reject an ECG with any flat lead (default: embed ECGs "
+                            "with 1-2 flat leads, listed in the `quality` column)")
+    embed.add_argument("--patient-id-field", default="patient_id",
+                       help="raw files: metadata field holding the patient id")
+    embed.add_argument("--windows", choices=("first", "all"), default="first",
+                       help="embed the first 10 s, or every whole 10 s window (long records, "
+                       "tensorized with --windows all)")
+    embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
+                       help="with --windows all: one row per ECG, the mean over its windows "
+                       "(default), or one row per window with its start time")
+    _add_runner_arguments(embed)
+    embed.set_defaults(run=run_embed)
+
+
 def _named_tables(specs):
     """["PCLR=pclr.parquet", "random=r.parquet"] -> {"PCLR": ..., "random": ...}."""
     tables = {}
@@ -260,6 +434,27 @@ def run_probe(args):
     print("written: " + ", ".join(str(p) for p in written.values()))
 
 
+def _add_probe(commands):
+    """`pclr probe` and its flags."""
+    probe = commands.add_parser(
+        "probe", help="linear probes at several label counts, with CIs, table and plot")
+    probe.add_argument("--embeddings", required=True, nargs="+",
+                       help="NAME=FILE tables (Parquet/CSV/NPZ), one per representation")
+    probe.add_argument("--labels", required=True, help="CSV with ecg_id, patient_id, targets")
+    probe.add_argument("--target", required=True, action="append",
+                       help="column[:binary|continuous], repeatable (default: auto)")
+    probe.add_argument("--superclasses", nargs="?", const="diagnostic_superclass",
+                       help="add 0/1 NORM/MI/STTC/CD/HYP columns from this ;-joined column")
+    probe.add_argument("--test", default=None,
+                       help="held-out set: a query such as \"strat_fold >= 9\" "
+                            "(default: 20%% of patients)")
+    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
+    probe.add_argument("--repeats", type=int, default=5)
+    probe.add_argument("--seed", type=int, default=0)
+    probe.add_argument("--out", default="probe_report")
+    probe.set_defaults(run=run_probe)
+
+
 def run_experiment(args):
     from pclr_keras.experiment import run_experiment as experiment
 
@@ -283,177 +478,8 @@ def run_experiment(args):
     print((Path(args.out) / "probe_results.md").read_text())
 
 
-def _add_runner_arguments(parser):
-    parser.add_argument("--runner", choices=("local", "beam"), default="local",
-                        help="local (this machine) or beam (an Apache Beam pipeline; needs "
-                             "pip install 'pclr-keras[beam]')")
-    parser.add_argument("--beam-options", default="",
-                        help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
-                             "--flink_master=host:8081\" (default: DirectRunner, "
-                             "multi-processing, all cores)")
-
-
-def build_parser():
-    from pclr_keras.variants import VARIANTS
-
-    parser = argparse.ArgumentParser(
-        prog="pclr", description="PCLR ECG representations in Keras 3.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    export = commands.add_parser(
-        "export", help="write an encoder as .h5, .keras and a TF Serving SavedModel")
-    export.add_argument("--weights", help="model to export: ours (.h5/.keras) or ml4h's "
-                        "(PCLR.h5, a SavedModel folder)")
-    export.add_argument("--untrained", action="store_true",
-                        help="export a randomly initialised encoder instead")
-    export.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
-                        help="variant to build with --untrained (default: pclr)")
-    export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--name", default="PCLR", help="artifact base name (default: PCLR)")
-    export.add_argument("--version", type=int, default=1, help="TF Serving version (default: 1)")
-    export.add_argument("--formats", default="h5,keras,savedmodel",
-                        help="comma-separated: h5, keras, savedmodel, tflite "
-                             "(default: h5,keras,savedmodel)")
-    export.set_defaults(run=run_export)
-
-    tensorize = commands.add_parser(
-        "tensorize", help="read, validate and preprocess ECG files into HDF5 shards")
-    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk")
-    tensorize.add_argument("--out", required=True, help="output folder (re-run to resume)")
-    tensorize.add_argument("--manifest", help="CSV with a path per row (+ patient id, labels)")
-    tensorize.add_argument("--path-column", default="path")
-    tensorize.add_argument("--patient-column", default="patient_id")
-    tensorize.add_argument("--path-root", help="folder manifest paths are relative to "
-                           "(default: the manifest's folder)")
-    tensorize.add_argument("--drop-if", help="pandas query of manifest rows to exclude, "
-                           "e.g. \"in_v1_0_3 == False\"")
-    tensorize.add_argument("--patient-id-field",
-                           help="file header field holding the patient id, e.g. patient_id")
-    tensorize.add_argument("--variants", default="pclr",
-                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))} (default: pclr)")
-    tensorize.add_argument("--windows", choices=("first", "all"), default="first",
-                           help="records longer than 10 s: the first 10 s, or every whole 10 s")
-    tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
-    tensorize.add_argument("--leads", help="comma-separated lead order, for files that store none")
-    tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
-    tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
-    tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
-    tensorize.add_argument("--strict", action="store_true",
-                           help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
-                                "flat leads, listed in the `quality` column)")
-    _add_runner_arguments(tensorize)
-    tensorize.set_defaults(run=run_tensorize)
-
-    pretrain = commands.add_parser(
-        "pretrain", help="pre-train an encoder on tensorized ECGs (resumes in --out)")
-    pretrain.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
-    pretrain.add_argument("--out", required=True, help="run folder; re-run to resume")
-    pretrain.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
-    pretrain.add_argument("--objective", default="pclr",
-                          choices=("pclr", "simclr", "clocs", "autoencoder", "supervised"))
-    pretrain.add_argument("--targets", help="binary label columns, for --objective supervised")
-    pretrain.add_argument("--batch-size", type=int, default=64,
-                          help="global batch: patients (pairs) per step (default: 64)")
-    pretrain.add_argument("--epochs", type=int, default=10)
-    pretrain.add_argument("--steps", type=int, default=0, help="total steps (overrides --epochs)")
-    pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"))
-    pretrain.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    pretrain.add_argument("--temperature", type=float, default=0.1,
-                          help="NT-Xent temperature (default: 0.1, as PCLR)")
-    pretrain.add_argument("--augment", action="store_true",
-                          help="pclr, clocs: also augment both views (simclr always does)")
-    pretrain.add_argument("--extra-negatives", type=int, default=0,
-                          help="pclr: ECGs of one-ECG patients added to every step as "
-                          "negatives only (default: 0, as PCLR)")
-    pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
-    pretrain.add_argument("--seed", type=int, default=0)
-    pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
-                          "e.g. \"strat_fold <= 8\"")
-    pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on")
-    pretrain.add_argument("--strategy", default="auto",
-                          choices=("auto", "default", "mirrored", "multiworker"),
-                          help="auto: multiworker if TF_CONFIG is set, mirrored on >1 GPU")
-    pretrain.add_argument("--checkpoint-every", type=int, default=100)
-    pretrain.add_argument("--steps-per-loop", type=int, default=1)
-    pretrain.add_argument("--mixed-precision", action="store_true")
-    pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
-    pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
-                          "'{\"stem_filters\": 16}' (default: the released architecture)")
-    pretrain.add_argument("--init-weights", help="start from this encoder's weights (.h5, "
-                          ".keras, ml4h's): continued pre-training, e.g. of released weights")
-    pretrain.set_defaults(run=run_pretrain)
-
-    finetune = commands.add_parser(
-        "finetune", help="encoder + heads, trained frozen then unfrozen, saved as Keras")
-    finetune.add_argument("--model", required=True, help="encoder: ours or ml4h's")
-    finetune.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
-    finetune.add_argument("--target", action="append", required=True,
-                          help="label column[:binary|continuous], repeatable (default: binary)")
-    finetune.add_argument("--out", required=True)
-    finetune.add_argument("--filter", help="query selecting training ECGs")
-    finetune.add_argument("--val-filter", help="query selecting validation ECGs")
-    finetune.add_argument("--batch-size", type=int, default=32)
-    finetune.add_argument("--frozen-epochs", type=int, default=5)
-    finetune.add_argument("--unfrozen-epochs", type=int, default=5)
-    finetune.add_argument("--lr", type=float, default=1e-3)
-    finetune.add_argument("--unfrozen-lr", type=float, default=1e-4)
-    finetune.add_argument("--seed", type=int, default=0)
-    finetune.set_defaults(run=run_finetune)
-
-    datasets = commands.add_parser(
-        "datasets", help="download public ECG sets with resume and checksum checks")
-    datasets.add_argument("action", choices=("fetch", "list"))
-    datasets.add_argument("name", nargs="?", help="dataset to fetch (see `pclr datasets list`)")
-    datasets.add_argument("--root", default="datasets", help="download folder (default: datasets)")
-    datasets.add_argument("--rate", type=int, help="sampling rate where a set has several (PTB-XL)")
-    datasets.add_argument("--include", action="append", help="glob of files to get, repeatable")
-    datasets.add_argument("--base-url", help="a mirror of the dataset's files")
-    datasets.add_argument("--workers", type=int, default=4, help="parallel downloads")
-    datasets.add_argument("--tensorize-out", help="tensorize into this folder when complete")
-    datasets.set_defaults(run=run_datasets)
-
-    embed = commands.add_parser(
-        "embed", help="N x 320 representations of tensorized or raw ECGs (Parquet or CSV)")
-    embed.add_argument("--model", required=True, help="encoder: ours (.h5/.keras) or ml4h's")
-    embed.add_argument("--data", required=True, nargs="+",
-                       help="a `pclr tensorize` folder, or ECG files / folders")
-    embed.add_argument("--out", required=True, help="output .parquet (or .csv); re-run to resume")
-    embed.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
-    embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
-    embed.add_argument("--batch-size", type=int, default=64)
-    embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
-    embed.add_argument("--strict", action="store_true",
-                       help="raw files: reject an ECG with any flat lead (default: embed ECGs "
-                            "with 1-2 flat leads, listed in the `quality` column)")
-    embed.add_argument("--patient-id-field", default="patient_id",
-                       help="raw files: metadata field holding the patient id")
-    embed.add_argument("--windows", choices=("first", "all"), default="first",
-                       help="embed the first 10 s, or every whole 10 s window (long records, "
-                       "tensorized with --windows all)")
-    embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
-                       help="with --windows all: one row per ECG, the mean over its windows "
-                       "(default), or one row per window with its start time")
-    _add_runner_arguments(embed)
-    embed.set_defaults(run=run_embed)
-
-    probe = commands.add_parser(
-        "probe", help="linear probes at several label counts, with CIs, table and plot")
-    probe.add_argument("--embeddings", required=True, nargs="+",
-                       help="NAME=FILE tables (Parquet/CSV/NPZ), one per representation")
-    probe.add_argument("--labels", required=True, help="CSV with ecg_id, patient_id, targets")
-    probe.add_argument("--target", required=True, action="append",
-                       help="column[:binary|continuous], repeatable (default: auto)")
-    probe.add_argument("--superclasses", nargs="?", const="diagnostic_superclass",
-                       help="add 0/1 NORM/MI/STTC/CD/HYP columns from this ;-joined column")
-    probe.add_argument("--test", default=None,
-                       help="held-out set: a query such as \"strat_fold >= 9\" "
-                            "(default: 20%% of patients)")
-    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
-    probe.add_argument("--repeats", type=int, default=5)
-    probe.add_argument("--seed", type=int, default=0)
-    probe.add_argument("--out", default="probe_report")
-    probe.set_defaults(run=run_probe)
-
+def _add_experiment(commands):
+    """`pclr experiment` and its flags."""
     experiment = commands.add_parser(
         "experiment", help="embed with several encoders + features, probe, retrieval, report")
     experiment.add_argument("--data", required=True, help="a `pclr tensorize` folder")
@@ -474,16 +500,24 @@ def build_parser():
     experiment.add_argument("--out", required=True)
     experiment.set_defaults(run=run_experiment)
 
-    demo = commands.add_parser(
-        "demo", help="tensorize, pre-train, embed and probe the sample ECGs in a few minutes")
-    demo.add_argument("--data", default=str(Path("..") / "shared" / "data" / "ptbxl"),
-                      help="the PTB-XL sample folder (default: ../shared/data/ptbxl); "
-                           "without it, a synthetic cohort")
-    demo.add_argument("--steps", type=int, default=150, help="pre-training steps")
-    demo.add_argument("--limit", type=int, default=0,
-                      help="use only this many patients (PTB-XL: those with most ECGs)")
-    demo.add_argument("--out", default="pclr_demo", help="output folder (default: pclr_demo)")
-    demo.set_defaults(run=run_demo)
+
+def _add_runner_arguments(parser):
+    parser.add_argument("--runner", choices=("local", "beam"), default="local",
+                        help="local (this machine) or beam (an Apache Beam pipeline; needs "
+                             "pip install 'pclr-keras[beam]')")
+    parser.add_argument("--beam-options", default="",
+                        help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
+                             "--flink_master=host:8081\" (default: DirectRunner, "
+                             "multi-processing, all cores)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="pclr", description="PCLR ECG representations in Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_export, _add_tensorize, _add_pretrain, _add_finetune, _add_datasets,
+                _add_embed, _add_probe, _add_experiment, _add_demo):
+        add(commands)
     return parser
 
 

@@ -54,11 +54,11 @@ import pandas as pd
 import tensorflow as tf
 
 from pclr_keras.augment import AugmentConfig, augment_batch
+from pclr_keras.checks import positive_int
+from pclr_keras.tensorize import LABELS_FILE, REQUIRED_FILES, SHARDS_FOLDER, shard_path
 
 PRETRAINING_OBJECTIVES = ("pclr", "simclr", "clocs")
 _NEGATIVES_STREAM = 1  # keeps the extra negatives' random stream apart from the pairs'
-_REQUIRED = ("labels.csv", "index.csv", "shards")
-_SHARD = "shard-{:05d}.h5"
 
 
 def _patient_ids(patients):
@@ -102,12 +102,12 @@ class TensorizedECGs:
     def __init__(self, path, variant="pclr", patients=None, label_filter=None):
         self.path = Path(path)
         self.variant = variant
-        missing = [name for name in _REQUIRED if not (self.path / name).exists()]
+        missing = [name for name in REQUIRED_FILES if not (self.path / name).exists()]
         if missing:
             raise FileNotFoundError(
                 f"{self.path} is not a `pclr tensorize` output folder: it has no "
                 f"{', '.join(missing)}. Run `pclr tensorize ... --out {self.path}` first.")
-        labels = pd.read_csv(self.path / "labels.csv", low_memory=False,
+        labels = pd.read_csv(self.path / LABELS_FILE, low_memory=False,
                              dtype={"ecg_id": str, "patient_id": str})
         absent = [c for c in ("ecg_id", "patient_id", "shard", "row") if c not in labels]
         if absent:
@@ -134,7 +134,7 @@ class TensorizedECGs:
         shard_ids = np.unique(self._rows[:, 0])
         absent = [self._shard_path(s).name for s in shard_ids if not self._shard_path(s).exists()]
         if absent:
-            raise FileNotFoundError(f"{self.path / 'shards'}: labels.csv lists shards that are "
+            raise FileNotFoundError(f"{self.path / SHARDS_FOLDER}: labels.csv lists shards that are "
                                     f"not there: {absent[:5]}{' ...' if len(absent) > 5 else ''}")
         self.input_shape = None
         self._offsets = np.empty(len(self._rows), np.int64)
@@ -183,7 +183,7 @@ class TensorizedECGs:
 
     # -- reading ----------------------------------------------------------
     def _shard_path(self, shard):
-        return self.path / "shards" / _SHARD.format(int(shard))
+        return shard_path(self.path, shard)
 
     def _row_offsets(self, shard, rows):
         """Byte offsets in the shard file of `ecg/<variant>` rows, checked with h5py."""
@@ -345,12 +345,6 @@ class TensorizedECGs:
         return order[:steps * batch_size].reshape(steps, batch_size)
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}.")
-    return int(value)
-
-
 def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
     """Global steps in one epoch: pclr patients (or, for other objectives, ECGs) // batch.
 
@@ -358,7 +352,7 @@ def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
         ValueError: if not one global batch fits, saying how many patients
             (ECGs) there are and the largest batch that works.
     """
-    global_batch_size = _positive_int(global_batch_size, "global_batch_size")
+    global_batch_size = positive_int(global_batch_size, "global_batch_size")
     if objective == "pclr":
         count, what = len(ecgs.pair_patients), "patients with >= 2 ECGs"
     else:
@@ -590,7 +584,7 @@ def labelled_dataset(ecgs, batch_size, *, targets=(), shuffle=True, seed=0, star
     """
     targets = [targets] if isinstance(targets, str) else list(targets)
     values = _binary_targets(ecgs, targets)
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     seed, start_step = int(seed), int(start_step)
     if seed < 0 or start_step < 0:
         raise ValueError("seed and start_step must be >= 0.")

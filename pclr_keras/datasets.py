@@ -379,6 +379,90 @@ def get_dataset(name):
     return DATASETS[name]
 
 
+def _checksum_list(dataset, name, base, folder, timeout):
+    """(its URL, path -> checksum) of the data set's checksum list; a sha256sums
+    list is kept beside the files."""
+    checksums_url = urllib.parse.urljoin(base, dataset.checksums)
+    raw = _read_checksum_list(checksums_url, timeout, name)
+    try:
+        text = raw.decode("utf-8")
+        listed = (parse_zenodo_record(text) if dataset.checksum_format == "zenodo"
+                  else parse_sha256sums(text))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(f"{name}: {checksums_url} is not a checksum list ({error})") from error
+    except DatasetError as error:
+        raise DatasetError(f"{name}: {checksums_url}: {error}") from error
+    if not listed:
+        raise DatasetError(f"{name}: {checksums_url} lists no files")
+    if dataset.checksum_format == "sha256sums":
+        local_list = folder / Path(dataset.checksums).name
+        tmp = local_list.with_name(local_list.name + ".tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, local_list)
+    return checksums_url, listed
+
+
+def _download(selected, listed, base, folder, summary, *, name, workers, retries, timeout,
+              progress):
+    """Fetches the selected files in parallel; counts and failures go into `summary`."""
+    from tqdm import tqdm
+
+    def one(path):
+        url = base + urllib.parse.quote(path)
+        try:
+            result = _fetch_file(url, _local_path(folder, path), listed[path],
+                                 retries=retries, timeout=timeout)
+        except _Fatal as error:
+            return path, url, None, str(error)
+        return path, url, result, None
+
+    with tqdm(total=len(selected), unit="file", desc=f"fetching {name}",
+              disable=not progress) as bar:
+        with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
+            for path, url, result, error in pool.map(one, selected):
+                if error is not None:
+                    summary["failures"].append({"path": path, "url": url, "error": error})
+                else:
+                    summary["downloaded" if result["status"] == "downloaded" else "present"] += 1
+                    summary["resumed"] += int(result["resumed"])
+                    summary["bytes_downloaded"] += result["bytes"]
+                bar.update(1)
+
+
+def _extract_archives(selected, base, folder, summary):
+    """Unzips the selected archives that arrived; a bad one is a failure in `summary`."""
+    failed = {f["path"] for f in summary["failures"]}
+    for path in selected:
+        if path.endswith(".zip") and path not in failed:
+            archive = _local_path(folder, path)
+            try:
+                summary["extracted"] += _extract(archive, archive.parent)
+            except (zipfile.BadZipFile, OSError, _Fatal) as error:
+                summary["failures"].append({"path": path, "url": base + path,
+                                            "error": f"cannot unzip: {error}"})
+
+
+def _write_manifest(dataset, folder, rate, summary, tensorize_out, tensorize_workers, progress):
+    """Writes `manifest.csv` and, if asked and nothing failed, tensorizes it."""
+    table = dataset.manifest(folder, rate)
+    manifest = folder / "manifest.csv"
+    tmp = manifest.with_name(".manifest.csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, manifest)
+    patients = table["patient_id"].astype(str)
+    summary.update(manifest=str(manifest), manifest_rows=len(table),
+                   patients=int(patients[patients != ""].nunique()))
+    if tensorize_out is not None and summary["failures"]:
+        summary["tensorize_skipped"] = (f"{len(summary['failures'])} file(s) failed; "
+                                        "run again to complete the download first")
+    elif tensorize_out is not None:
+        from pclr_keras.tensorize import read_manifest, tensorize
+
+        inputs, excluded = read_manifest(manifest)
+        summary["tensorize"] = tensorize(inputs, tensorize_out, planned_errors=excluded,
+                                         workers=tensorize_workers, progress=progress)
+
+
 def fetch(name, root, *, rate=None, include=None, base_url=None, workers=4, retries=1,
           timeout=60.0, progress=True, tensorize_out=None, tensorize_workers=None):
     """Downloads a public data set, checked, and writes its manifest for tensorize.
@@ -429,24 +513,7 @@ def fetch(name, root, *, rate=None, include=None, base_url=None, workers=4, retr
     folder = Path(root) / name
     folder.mkdir(parents=True, exist_ok=True)
     base = (base_url or dataset.url).rstrip("/") + "/"
-    checksums_url = urllib.parse.urljoin(base, dataset.checksums)
-
-    raw = _read_checksum_list(checksums_url, timeout, name)
-    try:
-        text = raw.decode("utf-8")
-        listed = (parse_zenodo_record(text) if dataset.checksum_format == "zenodo"
-                  else parse_sha256sums(text))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise DatasetError(f"{name}: {checksums_url} is not a checksum list ({error})") from error
-    except DatasetError as error:
-        raise DatasetError(f"{name}: {checksums_url}: {error}") from error
-    if not listed:
-        raise DatasetError(f"{name}: {checksums_url} lists no files")
-    if dataset.checksum_format == "sha256sums":
-        local_list = folder / Path(dataset.checksums).name
-        tmp = local_list.with_name(local_list.name + ".tmp")
-        tmp.write_bytes(raw)
-        os.replace(tmp, local_list)
+    checksums_url, listed = _checksum_list(dataset, name, base, folder, timeout)
 
     selected = sorted(p for p in listed if _matches(p, patterns))
     missing_required = [p for p in dataset.required if p not in listed]
@@ -458,58 +525,13 @@ def fetch(name, root, *, rate=None, include=None, base_url=None, workers=4, retr
                    resumed=0, bytes_downloaded=0, extracted=0, failures=[], manifest=None,
                    manifest_rows=0, patients=0, tensorize=None)
 
-    from tqdm import tqdm
-
-    def one(path):
-        url = base + urllib.parse.quote(path)
-        try:
-            result = _fetch_file(url, _local_path(folder, path), listed[path],
-                                 retries=retries, timeout=timeout)
-        except _Fatal as error:
-            return path, url, None, str(error)
-        return path, url, result, None
-
-    with tqdm(total=len(selected), unit="file", desc=f"fetching {name}",
-              disable=not progress) as bar:
-        with concurrent.futures.ThreadPoolExecutor(max(1, workers)) as pool:
-            for path, url, result, error in pool.map(one, selected):
-                if error is not None:
-                    summary["failures"].append({"path": path, "url": url, "error": error})
-                else:
-                    summary["downloaded" if result["status"] == "downloaded" else "present"] += 1
-                    summary["resumed"] += int(result["resumed"])
-                    summary["bytes_downloaded"] += result["bytes"]
-                bar.update(1)
-
+    _download(selected, listed, base, folder, summary, name=name, workers=workers,
+              retries=retries, timeout=timeout, progress=progress)
     if dataset.extract:
-        failed = {f["path"] for f in summary["failures"]}
-        for path in selected:
-            if path.endswith(".zip") and path not in failed:
-                archive = _local_path(folder, path)
-                try:
-                    summary["extracted"] += _extract(archive, archive.parent)
-                except (zipfile.BadZipFile, OSError, _Fatal) as error:
-                    summary["failures"].append({"path": path, "url": base + path,
-                                                "error": f"cannot unzip: {error}"})
-
+        _extract_archives(selected, base, folder, summary)
     if dataset.manifest is not None:
-        table = dataset.manifest(folder, rate)
-        manifest = folder / "manifest.csv"
-        tmp = manifest.with_name(".manifest.csv.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, manifest)
-        patients = table["patient_id"].astype(str)
-        summary.update(manifest=str(manifest), manifest_rows=len(table),
-                       patients=int(patients[patients != ""].nunique()))
-        if tensorize_out is not None and summary["failures"]:
-            summary["tensorize_skipped"] = (f"{len(summary['failures'])} file(s) failed; "
-                                            "run again to complete the download first")
-        elif tensorize_out is not None:
-            from pclr_keras.tensorize import read_manifest, tensorize
-
-            inputs, excluded = read_manifest(manifest)
-            summary["tensorize"] = tensorize(inputs, tensorize_out, planned_errors=excluded,
-                                             workers=tensorize_workers, progress=progress)
+        _write_manifest(dataset, folder, rate, summary, tensorize_out, tensorize_workers,
+                        progress)
     return summary
 
 

@@ -467,13 +467,71 @@ def probe(representations, labels, target, *, task="auto", label_counts=DEFAULT_
     Subsets are drawn uniformly by ECG from the training side: a patient may
     give several ECGs to a subset, and the folds keep them together.
     """
-    from tqdm import tqdm
-
     labels = read_table(labels)
     if ID not in labels.columns or target not in labels.columns:
         raise ValueError(f"labels need {ID!r} and {target!r} columns")
     tables = {name: load_representation(r, prefix=prefix)
               for name, r in representations.items() if not callable(r)}
+    data = _ProbeData.of(labels, target, tables, task, test, seed, min_per_class)
+    n_train = len(data.train_side)
+    counts = sorted({min(int(c), n_train) for c in label_counts if int(c) >= min_labels})
+    if not counts:
+        raise ValueError(f"no label count >= min_labels={min_labels} in {list(label_counts)}")
+    jobs = [(n, r) for n in counts for r in range(1 if n == n_train else repeats)]
+    skipped, splits, rows, predictions = _fit_subsets(
+        data, representations, target, jobs, seed=seed, cv=cv, min_per_class=min_per_class,
+        fitting=(Cs, alphas, n_jobs, blas_threads), progress=progress)
+
+    scores = pd.DataFrame(rows, columns=["representation", "target", "task", "n_labels",
+                                         "repeat", "metric", "value", "regularization",
+                                         "n_train_patients"])
+    boot = _bootstrap(predictions, data, bootstrap, seed)
+    summary = _summary(scores, boot, data, target, representations)
+    positive = data.positive.item() if isinstance(data.positive, np.generic) else data.positive
+    info = dict(task=data.task, positive=positive, n_train=n_train, n_test=len(data.test_rows),
+                n_test_patients=len(np.unique(data.patients[data.test_rows])),
+                label_counts=counts, skipped=skipped)
+    for message in skipped:
+        warnings.warn(f"probe {target}: {message}")
+    return ProbeResult(scores, summary, splits, info)
+
+
+def _fit_subsets(data, representations, target, jobs, *, seed, cv, min_per_class, fitting,
+                 progress):
+    """Fits every representation on each (label count, repeat) subset of `jobs`.
+
+    Returns:
+        (skipped messages, split records, score rows, (name, n) -> predictions).
+    """
+    from tqdm import tqdm
+
+    skipped, splits, rows, predictions = [], [], [], {}
+    for n, repeat in tqdm(jobs, desc=f"probe {target}", disable=not progress):
+        subset = data.draw_subset(n, repeat, seed, min_per_class)
+        if subset is None:
+            skipped.append(f"n_labels={n} repeat={repeat}: fewer than {min_per_class} ECGs of "
+                           "a class in 100 draws")
+            continue
+        subset_seed = int(np.random.SeedSequence([seed, 3, n, repeat]).generate_state(1)[0])
+        folds = cv_splits(data.y[subset], data.patients[subset], data.task, n_splits=cv,
+                          seed=subset_seed)
+        if not folds:
+            skipped.append(f"n_labels={n} repeat={repeat}: no patient-grouped folds possible")
+            continue
+        _check_disjoint(data.patients[subset], data.patients[data.test_rows],
+                        "a training subset")
+        splits.append(data.split_record(n, repeat, subset, folds))
+        for name, representation in representations.items():
+            prediction, regularization = data.predict(representation, name, subset, folds,
+                                                      subset_seed, fitting)
+            predictions.setdefault((name, n), []).append(prediction)
+            rows += data.score_rows(name, target, n, repeat, subset, prediction, regularization)
+    return skipped, splits, rows, predictions
+
+
+def _aligned_labels(labels, target, tables):
+    """The labels with `ecg_id` and `patient_id` as str (patients from a table if the
+    labels have none), checked against the tables; `_index`/`_row` keep the original rows."""
     frame = labels.assign(_index=labels.index).reset_index(drop=True).assign(
         _row=np.arange(len(labels)))
     frame[ID] = _ids(frame[ID])
@@ -499,89 +557,108 @@ def probe(representations, labels, target, *, task="auto", label_counts=DEFAULT_
         warnings.warn(f"{int(missing.sum())} ECGs without patient_id are treated as patients "
                       "of their own")
         frame.loc[missing, PATIENT] = "?ecg:" + frame.loc[missing, ID]
-    keep = frame[target].notna().to_numpy() & ~frame[target].isin([""]).to_numpy()
-    for table in tables.values():
-        keep &= frame[ID].isin(table[ID]).to_numpy()
-    test_mask = _held_out(test, frame, keep, seed)[keep]
-    frame = frame[keep].reset_index(drop=True)
-    task, y, positive = _task_of(frame[target], task)
-    ids, patients = frame[ID].to_numpy(), frame[PATIENT].to_numpy()
-    train_side, test_rows = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
-    _check_disjoint(patients[train_side], patients[test_rows], "the held-out split")
-    if len(test_rows) == 0 or len(train_side) == 0:
-        raise ValueError(f"the split leaves {len(train_side)} training and {len(test_rows)} "
-                         "held-out ECGs with the target")
-    if task == "binary":
-        for side, rows in (("training", train_side), ("held-out", test_rows)):
-            counts = np.bincount(y[rows].astype(int), minlength=2)
-            if counts.min() < (min_per_class if side == "training" else 1):
-                raise ValueError(f"the {side} side has {counts.tolist()} ECGs of classes "
-                                 f"0/1 of {target!r}")
-    matrices = {name: table.set_index(ID).loc[ids, [c for c in table.columns
-                                                     if c not in (ID, PATIENT)]].to_numpy()
-                for name, table in tables.items()}
+    return frame
 
-    n_train = len(train_side)
-    counts = sorted({min(int(c), n_train) for c in label_counts if int(c) >= min_labels})
-    if not counts:
-        raise ValueError(f"no label count >= min_labels={min_labels} in {list(label_counts)}")
-    skipped, splits, rows, predictions = [], [], [], {}
-    jobs = [(n, r) for n in counts for r in range(1 if n == n_train else repeats)]
-    for n, repeat in tqdm(jobs, desc=f"probe {target}", disable=not progress):
+
+@dataclasses.dataclass
+class _ProbeData:
+    """The ECGs a probe uses: ids, patients, targets, the two sides, feature matrices."""
+
+    task: str
+    positive: object
+    ids: np.ndarray
+    patients: np.ndarray
+    y: np.ndarray
+    train_side: np.ndarray
+    test_rows: np.ndarray
+    matrices: dict
+
+    @classmethod
+    def of(cls, labels, target, tables, task, test, seed, min_per_class):
+        frame = _aligned_labels(labels, target, tables)
+        keep = frame[target].notna().to_numpy() & ~frame[target].isin([""]).to_numpy()
+        for table in tables.values():
+            keep &= frame[ID].isin(table[ID]).to_numpy()
+        test_mask = _held_out(test, frame, keep, seed)[keep]
+        frame = frame[keep].reset_index(drop=True)
+        task, y, positive = _task_of(frame[target], task)
+        ids, patients = frame[ID].to_numpy(), frame[PATIENT].to_numpy()
+        train_side, test_rows = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+        _check_disjoint(patients[train_side], patients[test_rows], "the held-out split")
+        if len(test_rows) == 0 or len(train_side) == 0:
+            raise ValueError(f"the split leaves {len(train_side)} training and "
+                             f"{len(test_rows)} held-out ECGs with the target")
+        if task == "binary":
+            for side, rows in (("training", train_side), ("held-out", test_rows)):
+                counts = np.bincount(y[rows].astype(int), minlength=2)
+                if counts.min() < (min_per_class if side == "training" else 1):
+                    raise ValueError(f"the {side} side has {counts.tolist()} ECGs of classes "
+                                     f"0/1 of {target!r}")
+        matrices = {name: table.set_index(ID).loc[ids, [c for c in table.columns
+                                                         if c not in (ID, PATIENT)]].to_numpy()
+                    for name, table in tables.items()}
+        return cls(task, positive, ids, patients, y, train_side, test_rows, matrices)
+
+    def draw_subset(self, n, repeat, seed, min_per_class):
+        """`n` training rows drawn at random (a binary subset needs `min_per_class` of
+        each class: up to 100 draws), sorted; None if no draw had them."""
         rng = np.random.default_rng([seed, 1, n, repeat])
         for _ in range(100):
-            subset = np.sort(rng.choice(train_side, size=n, replace=False))
-            if task != "binary" or np.bincount(y[subset].astype(int), minlength=2).min() \
-                    >= min_per_class:
-                break
-        else:
-            skipped.append(f"n_labels={n} repeat={repeat}: fewer than {min_per_class} ECGs of "
-                           "a class in 100 draws")
-            continue
-        subset_seed = int(np.random.SeedSequence([seed, 3, n, repeat]).generate_state(1)[0])
-        folds = cv_splits(y[subset], patients[subset], task, n_splits=cv, seed=subset_seed)
-        if not folds:
-            skipped.append(f"n_labels={n} repeat={repeat}: no patient-grouped folds possible")
-            continue
-        _check_disjoint(patients[subset], patients[test_rows], "a training subset")
-        splits.append(dict(n_labels=n, repeat=repeat, train_ecg_ids=ids[subset],
-                           test_ecg_ids=ids[test_rows], train_patients=patients[subset],
-                           test_patients=patients[test_rows], cv_folds=folds))
-        for name, representation in representations.items():
-            if callable(representation):
-                prediction = np.asarray(representation(
-                    ids[subset], y[subset], patients[subset], ids[test_rows],
-                    task=task, seed=subset_seed), np.float64).reshape(-1)
-                regularization = np.nan
-            else:
-                prediction, regularization = _fit_predict(
-                    matrices[name], subset, test_rows, y, task, folds, Cs, alphas, n_jobs,
-                    blas_threads)
-            predictions.setdefault((name, n), []).append(prediction)
-            for key in METRICS[task]:
-                rows.append(dict(representation=name, target=target, task=task, n_labels=n,
-                                 repeat=repeat, metric=key,
-                                 value=metric(key, y[test_rows], prediction),
-                                 regularization=regularization,
-                                 n_train_patients=len(np.unique(patients[subset]))))
+            subset = np.sort(rng.choice(self.train_side, size=n, replace=False))
+            if self.task != "binary" or \
+                    np.bincount(self.y[subset].astype(int), minlength=2).min() >= min_per_class:
+                return subset
+        return None
 
-    y_test, test_patients = y[test_rows], patients[test_rows]
+    def split_record(self, n, repeat, subset, folds):
+        """What was fitted on what, for `ProbeResult.splits`."""
+        return dict(n_labels=n, repeat=repeat, train_ecg_ids=self.ids[subset],
+                    test_ecg_ids=self.ids[self.test_rows], train_patients=self.patients[subset],
+                    test_patients=self.patients[self.test_rows], cv_folds=folds)
+
+    def predict(self, representation, name, subset, folds, subset_seed, fitting):
+        """(held-out predictions, chosen regularisation) of one representation."""
+        if callable(representation):
+            prediction = np.asarray(representation(
+                self.ids[subset], self.y[subset], self.patients[subset],
+                self.ids[self.test_rows], task=self.task, seed=subset_seed),
+                np.float64).reshape(-1)
+            return prediction, np.nan
+        Cs, alphas, n_jobs, blas_threads = fitting
+        return _fit_predict(self.matrices[name], subset, self.test_rows, self.y, self.task,
+                            folds, Cs, alphas, n_jobs, blas_threads)
+
+    def score_rows(self, name, target, n, repeat, subset, prediction, regularization):
+        """One `scores` row per metric of the task."""
+        return [dict(representation=name, target=target, task=self.task, n_labels=n,
+                     repeat=repeat, metric=key,
+                     value=metric(key, self.y[self.test_rows], prediction),
+                     regularization=regularization,
+                     n_train_patients=len(np.unique(self.patients[subset])))
+                for key in METRICS[self.task]]
+
+
+def _bootstrap(predictions, data, bootstrap, seed):
+    """(name, n, metric) -> per-resample means over repeats, for the intervals."""
+    y_test, test_patients = data.y[data.test_rows], data.patients[data.test_rows]
     boot = {}
-    if bootstrap:
-        for weights in _patient_bootstrap(test_patients, bootstrap, seed):
-            for (name, n), preds in predictions.items():
-                for key in METRICS[task]:
-                    per_repeat = np.stack([_METRIC_FUNCTIONS[key](y_test, p, weights)
-                                           for p in preds], axis=1)       # (b, repeats)
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        boot.setdefault((name, n, key), []).append(
-                            np.nanmean(per_repeat, axis=1))
-    scores = pd.DataFrame(rows, columns=["representation", "target", "task", "n_labels",
-                                         "repeat", "metric", "value", "regularization",
-                                         "n_train_patients"])
+    if not bootstrap:
+        return boot
+    for weights in _patient_bootstrap(test_patients, bootstrap, seed):
+        for (name, n), preds in predictions.items():
+            for key in METRICS[data.task]:
+                per_repeat = np.stack([_METRIC_FUNCTIONS[key](y_test, p, weights)
+                                       for p in preds], axis=1)       # (b, repeats)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    boot.setdefault((name, n, key), []).append(np.nanmean(per_repeat, axis=1))
+    return boot
+
+
+def _summary(scores, boot, data, target, representations):
+    """`ProbeResult.summary`: mean, 95 % interval and spread per representation, count, metric."""
     summary_rows = []
-    n_test_patients = len(np.unique(test_patients))
+    n_test_patients = len(np.unique(data.patients[data.test_rows]))
     for (name, n, key), group in scores.groupby(["representation", "n_labels", "metric"],
                                                 sort=False):
         values = group["value"].to_numpy()
@@ -589,25 +666,18 @@ def probe(representations, labels, target, *, task="auto", label_counts=DEFAULT_
         if (name, n, key) in boot:
             low, high = np.nanpercentile(np.concatenate(boot[(name, n, key)]), [2.5, 97.5])
         summary_rows.append(dict(
-            representation=name, target=target, task=task, metric=key, n_labels=n,
+            representation=name, target=target, task=data.task, metric=key, n_labels=n,
             repeats=len(values), mean=float(np.nanmean(values)), ci_low=float(low),
             ci_high=float(high), std_repeats=float(np.std(values, ddof=1)) if len(values) > 1
-            else np.nan, n_test=len(test_rows), n_test_patients=n_test_patients))
+            else np.nan, n_test=len(data.test_rows), n_test_patients=n_test_patients))
     summary = pd.DataFrame(summary_rows, columns=[
         "representation", "target", "task", "metric", "n_labels", "repeats", "mean", "ci_low",
         "ci_high", "std_repeats", "n_test", "n_test_patients"])
     order = {name: i for i, name in enumerate(representations)}
-    order.update({key: i for i, key in enumerate(METRICS[task])})
-    summary = summary.sort_values(["metric", "representation", "n_labels"],
-                                  key=lambda s: s if s.name == "n_labels" else s.map(order),
-                                  kind="stable").reset_index(drop=True)
-    if isinstance(positive, np.generic):
-        positive = positive.item()
-    info = dict(task=task, positive=positive, n_train=n_train, n_test=len(test_rows),
-                n_test_patients=n_test_patients, label_counts=counts, skipped=skipped)
-    for message in skipped:
-        warnings.warn(f"probe {target}: {message}")
-    return ProbeResult(scores, summary, splits, info)
+    order.update({key: i for i, key in enumerate(METRICS[data.task])})
+    return summary.sort_values(["metric", "representation", "n_labels"],
+                               key=lambda s: s if s.name == "n_labels" else s.map(order),
+                               kind="stable").reset_index(drop=True)
 
 
 # -------------------------------------------------------------------- retrieval

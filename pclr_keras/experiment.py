@@ -21,6 +21,7 @@ from pclr_keras.evaluate import (load_representation, probe, retrieval_table,
 from pclr_keras.features import handcrafted_from_tensors
 from pclr_keras.models import build_encoder
 from pclr_keras.scratch import ScratchBaseline
+from pclr_keras.tensorize import LABELS_FILE
 
 PTBXL_TARGETS = {"sex": "binary", "age": "continuous", "NORM": "binary", "MI": "binary",
                  "STTC": "binary", "CD": "binary", "HYP": "binary"}
@@ -29,7 +30,7 @@ SCRATCH = "supervised from scratch"
 
 def experiment_labels(tensors):
     """`labels.csv` of a tensorized folder, with one 0/1 column per superclass."""
-    labels = pd.read_csv(Path(tensors) / "labels.csv", dtype={"ecg_id": str, "patient_id": str})
+    labels = pd.read_csv(Path(tensors) / LABELS_FILE, dtype={"ecg_id": str, "patient_id": str})
     if "diagnostic_superclass" in labels:
         labels = labels.join(superclass_targets(labels))
     return labels

@@ -224,18 +224,18 @@ def handcrafted_from_tensors(tensors_dir, variant="pclr", *, chunk_size=256, pro
     import h5py
     from tqdm import tqdm
 
-    from pclr_keras.tensorize import SHARD_PATTERN
+    from pclr_keras.tensorize import LABELS_FILE, shard_path
     from pclr_keras.variants import get_variant
 
     spec = get_variant(variant)
     folder = Path(tensors_dir)
-    labels = pd.read_csv(folder / "labels.csv", dtype={"ecg_id": str, "patient_id": str},
+    labels = pd.read_csv(folder / LABELS_FILE, dtype={"ecg_id": str, "patient_id": str},
                          keep_default_na=False, usecols=["ecg_id", "patient_id", "shard", "row"])
     parts = []
     for shard, rows in tqdm(labels.groupby("shard", sort=True), disable=not progress,
                             desc="features", unit="shard"):
         rows = rows.sort_values("row")
-        with h5py.File(folder / "shards" / SHARD_PATTERN.format(int(shard)), "r") as f:
+        with h5py.File(shard_path(folder, shard), "r") as f:
             ecgs = f[f"ecg/{variant}"][rows["row"].to_numpy()]
         features = handcrafted_features(ecgs, spec.sampling_rate, spec.leads,
                                         chunk_size=chunk_size)

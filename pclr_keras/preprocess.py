@@ -9,11 +9,10 @@ leads, NaN, flat (disconnected) leads and signals stored in microvolts.
 """
 
 from collections.abc import Mapping
-import re
 
 import numpy as np
 
-from pclr_keras.variants import ECG_DURATION_S, STANDARD_LEADS, get_variant
+from pclr_keras.variants import ECG_DURATION_S, STANDARD_LEADS, get_variant, normalize_lead_name
 
 # A record may be a few samples short of 10 s (rounding in exporters); what
 # there is gets stretched to the input length.
@@ -29,8 +28,6 @@ MAX_AMPLITUDE_MV = 50.0
 # multi-site archives, and dropping those ECGs biases a cohort by device.
 TOLERATED_FLAT_LEADS = 2
 
-_LEAD_PREFIX = re.compile(r"^lead[\s_\-:.]*", re.IGNORECASE)
-_STANDARD_BY_LOWERCASE = {lead.lower(): lead for lead in STANDARD_LEADS}
 
 
 class ECGValidationError(ValueError):
@@ -62,22 +59,6 @@ class ECGValidationError(ValueError):
         if self.source is not None:
             return f"{self.source}: {self.detail}"
         return self.detail
-
-
-def normalize_lead_name(name):
-    """Maps a lead name as files spell it to its `STANDARD_LEADS` spelling.
-
-    Args:
-        name: str. E.g. "AVR", "v1", "Lead I", "LEAD_II", "lead-aVF".
-
-    Returns:
-        The standard name ("aVR", "V1", "I", ...), or `name` stripped of
-        whitespace if it is no standard lead, so that callers can ignore
-        extra channels such as the Frank leads vx, vy, vz.
-    """
-    stripped = str(name).strip()
-    key = _LEAD_PREFIX.sub("", stripped).lower()
-    return _STANDARD_BY_LOWERCASE.get(key, stripped)
 
 
 def quality_flags(flat_leads):

@@ -25,12 +25,17 @@ from tqdm import tqdm
 
 from pclr_keras import __version__
 from pclr_keras.atomic import replacing, write_errors, write_json
-from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, read_failure, record_id
-from pclr_keras.preprocess import (
-    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
-from pclr_keras.variants import ECG_DURATION_S, get_variant
+from pclr_keras.ingest import read_ecgs, window_id
+from pclr_keras.io import find_ecg_files
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.variants import get_variant
 
+# The layout of a tensorized folder; every module that reads one asks here.
+LABELS_FILE = "labels.csv"
+INDEX_FILE = "index.csv"
+SHARDS_FOLDER = "shards"
 SHARD_PATTERN = "shard-{:05d}.h5"
+REQUIRED_FILES = (LABELS_FILE, INDEX_FILE, SHARDS_FOLDER)
 # Columns tensorize writes itself; a manifest's `ecg_id` becomes the ECG's id.
 RESERVED_COLUMNS = ("ecg_id", "patient_id", "shard", "row", "source", "window",
                     "fs_original", "n_samples_original", "quality")
@@ -61,6 +66,17 @@ class TensorizeSettings:
             get_variant(variant)
         if self.windows not in ("first", "all"):
             raise ValueError("windows must be 'first' or 'all'.")
+
+
+def shard_path(folder, shard):
+    """Where shard number `shard` of a tensorized folder is."""
+    return Path(folder) / SHARDS_FOLDER / SHARD_PATTERN.format(int(shard))
+
+
+def is_tensorized_folder(path):
+    """Whether `path` is a `pclr tensorize` output folder (labels.csv + shards/)."""
+    path = Path(path)
+    return (path / LABELS_FILE).is_file() and (path / SHARDS_FOLDER).is_dir()
 
 
 def find_inputs(sources):
@@ -116,75 +132,30 @@ def _digest(payload):
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def window_id(ecg_id, window):
-    """The id of an ECG's 10 s window: the ECG's own for the first, `ecg_id#wK` after."""
-    return f"{ecg_id}#w{window}" if window else str(ecg_id)
-
-
-def window_start_s(window, fs):
-    """Where window `window` (int or array) of a record at `fs` Hz starts, in s."""
-    return window * np.round(ECG_DURATION_S * fs) / fs
-
-
-def record_windows(record, mode):
-    """(index, start in s, signal) of each 10 s window to keep: the first, or
-    all whole ones (a record shorter than 10 s is one window)."""
-    if mode == "first":
-        yield 0, 0.0, record.signal
-        return
-    per_window = int(round(ECG_DURATION_S * record.fs))
-    for k in range(max(1, record.signal.shape[0] // per_window)):
-        yield (k, float(window_start_s(k, record.fs)),
-               record.signal[k * per_window:(k + 1) * per_window])
-
-
 def _file_meta(meta):
     """A reader's metadata as label columns; its own ECG id keeps a distinct name."""
     return [("file_ecg_id" if key == "ecg_id" else key, value) for key, value in meta.items()
             if key != "median_beats"]
 
 
-def preprocess_for_variants(record, signal, variants, max_flat_leads):
-    """({variant: tensor}, quality) of one ECG window; raises `ECGValidationError`."""
-    tensors, flat = {}, []
-    for variant in variants:
-        tensors[variant], leads = preprocess_ecg(
-            signal, record.fs, record.lead_names, variant=variant, source=record.source,
-            max_flat_leads=max_flat_leads, return_flat_leads=True)
-        flat += leads
-    return tensors, quality_flags(flat)
-
-
-def _ecg_rows(item, settings):
-    """Reads one input; returns (rows, errors). Never raises for bad data."""
+def read_item(item, settings):
+    """Reads one input into shard rows; returns (rows, errors). Never raises for bad data."""
     rows, errors = [], []
-    options = dict(settings.reader_options)
-    try:
-        for record in iter_records(item.path, **options):
-            patient = item.patient_id
-            if not patient and settings.patient_id_field:
-                patient = str(record.meta.get(settings.patient_id_field) or "")
-            base_id = dict(item.labels).get("ecg_id")
-            base_id = record_id(record.source) if base_id is None else str(base_id)
-            for window, _, signal in record_windows(record, settings.windows):
-                ecg_id = window_id(base_id, window)
-                try:
-                    tensors, quality = preprocess_for_variants(
-                        record, signal, settings.variants, settings.max_flat_leads)
-                except ECGValidationError as error:
-                    errors.append((record.source, error.problem, str(error)))
-                    continue
-                rows.append(dict(
-                    ecg_id=ecg_id, patient_id=patient, source=record.source, window=window,
-                    fs_original=float(record.fs), n_samples_original=int(record.signal.shape[0]),
-                    quality=quality,
-                    labels={k: v for k, v in [*_file_meta(record.meta), *item.labels]
-                            if k not in RESERVED_COLUMNS},
-                    tensors=tensors))
-    except ECGReadError as error:
-        errors.append((error.source, "unreadable", str(error)))
-    except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
-        errors.append(read_failure(item.path, error))
+    for ecg in read_ecgs(item.path, settings.variants, windows=settings.windows,
+                         reader_options=settings.reader_options,
+                         max_flat_leads=settings.max_flat_leads,
+                         ecg_id=dict(item.labels).get("ecg_id")):
+        errors += ecg.errors
+        patient = item.patient_id
+        if not patient and settings.patient_id_field:
+            patient = str(ecg.meta.get(settings.patient_id_field) or "")
+        labels = {k: v for k, v in [*_file_meta(ecg.meta), *item.labels]
+                  if k not in RESERVED_COLUMNS}
+        rows += [dict(ecg_id=window_id(ecg.ecg_id, window.index), patient_id=patient,
+                      source=ecg.source, window=window.index, fs_original=ecg.fs,
+                      n_samples_original=ecg.n_samples, quality=window.quality,
+                      labels=labels, tensors=window.tensors)
+                 for window in ecg.windows]
     return rows, errors
 
 
@@ -221,14 +192,14 @@ def process_shard(path, digest, inputs, settings, read=None):
     """
     rows, errors = [], []
     for item in inputs:
-        item_rows, item_errors = (read or _ecg_rows)(item, settings)
+        item_rows, item_errors = (read or read_item)(item, settings)
         rows += item_rows
         errors += item_errors
     _write_shard(Path(path), digest, rows, errors, settings)
     return len(inputs)
 
 
-def _is_complete(path, digest, basis):
+def is_complete(path, digest, basis):
     """A shard written for these inputs and settings, and, if duplicates were
     dropped from it, dropped against the same earlier shards (`basis`)."""
     try:
@@ -309,10 +280,10 @@ def _merge(out_dir, shard_paths, planned_errors, bases):
     table = pd.DataFrame(rows, columns=None if rows else [
         "ecg_id", "patient_id", "shard", "row", "source", "window", "fs_original",
         "n_samples_original", "quality"])
-    _write_csv(table, out_dir / "labels.csv")
+    _write_csv(table, out_dir / LABELS_FILE)
     index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
         ["patient_id", "shard", "row"], kind="stable")
-    _write_csv(index, out_dir / "index.csv")
+    _write_csv(index, out_dir / INDEX_FILE)
     write_errors(errors, out_dir / "errors.csv")
     ecgs_per_patient = table.loc[table.patient_id != "", "patient_id"].value_counts()
     summary = {
@@ -352,7 +323,7 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
     errors, shards, paths, digests, bases = plan_shards(inputs, out_dir, settings,
                                                         planned_errors, shard_size)
     unique = [item for shard in shards for item in shard]
-    todo = [i for i in range(len(shards)) if not _is_complete(paths[i], digests[i], bases[i])]
+    todo = [i for i in range(len(shards)) if not is_complete(paths[i], digests[i], bases[i])]
     workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     with tqdm(total=len(unique), initial=len(unique) - sum(len(shards[i]) for i in todo),
               unit="file", desc="tensorizing", disable=not progress) as bar:
@@ -377,7 +348,7 @@ def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
     inputs and settings; its basis, the shards up to it, against which its
     duplicates are dropped. Creates `out_dir/shards`.
     """
-    (Path(out_dir) / "shards").mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / SHARDS_FOLDER).mkdir(parents=True, exist_ok=True)
     errors, unique, seen_paths = list(planned_errors), [], set()
     for item in inputs:
         key = os.path.realpath(item.path)
@@ -387,7 +358,7 @@ def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
         seen_paths.add(key)
         unique.append(item)
     shards = [unique[i:i + shard_size] for i in range(0, len(unique), shard_size)]
-    paths = [Path(out_dir) / "shards" / SHARD_PATTERN.format(i) for i in range(len(shards))]
+    paths = [shard_path(out_dir, i) for i in range(len(shards))]
     digests = [_digest([dataclasses.asdict(settings), __version__,
                         [dataclasses.asdict(item) for item in shard]]) for shard in shards]
     bases = [_digest(digests[:i + 1]) for i in range(len(shards))]
@@ -397,7 +368,7 @@ def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
 def finish(out_dir, paths, errors, bases):
     """Removes shards of earlier, larger runs; merges `paths` into the tables and summary."""
     out_dir = Path(out_dir)
-    for stale in (out_dir / "shards").glob("shard-*.h5"):
+    for stale in (out_dir / SHARDS_FOLDER).glob(SHARD_PATTERN.replace("{:05d}", "*")):
         if stale not in paths:
             stale.unlink()  # left by an earlier run over more inputs
     return _merge(out_dir, paths, errors, bases)

@@ -280,7 +280,8 @@ class Pretrainer:
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
-    def _train_function(self):
+    def train_function(self):
+        """A traced `train_steps(iterator, count)`: `count` steps in one call (benchmarks time it)."""
         replica_step = tf.function(self._replica_step, jit_compile=self.config.jit_compile) \
             if self.config.jit_compile else self._replica_step
 
@@ -324,7 +325,7 @@ class Pretrainer:
             history["validation"].append({"step": 0, **self.evaluate(self.validation)})
         start = int(self.step.numpy())
         iterator = iter(self._dataset(start))
-        train_steps = self._train_function()
+        train_steps = self.train_function()
         writer = tf.summary.create_file_writer(str(self.out_dir / "logs"))
         with tqdm(total=self.total_steps, initial=start, unit="step", desc="pre-training",
                   disable=not progress) as bar, writer.as_default():

@@ -1,18 +1,41 @@
-"""The released PCLR encoder variants, as data.
+"""The released PCLR encoder variants, as data, and the lead names they speak.
 
 Every other module (preprocessing, the encoder builder, export) reads the
 input length, the leads and the architecture switches from this table, so a
 variant is described in exactly one place. The numbers are those of the
 models ml4h released (``model_zoo/PCLR``); ``c3po`` is what ml4h's
-``get_model(ecg_len=2500, num_channels=12)`` builds.
+``get_model(ecg_len=2500, num_channels=12)`` builds. Lead names are the
+shared vocabulary of readers and preprocessing, so their spelling lives here
+too (`normalize_lead_name`).
 """
 
 import dataclasses
+import re
 
 STANDARD_LEADS = (
     "I", "II", "III", "aVR", "aVL", "aVF",
     "V1", "V2", "V3", "V4", "V5", "V6",
 )
+
+_LEAD_PREFIX = re.compile(r"^lead[\s_\-:.]*", re.IGNORECASE)
+_STANDARD_BY_LOWERCASE = {lead.lower(): lead for lead in STANDARD_LEADS}
+
+
+def normalize_lead_name(name):
+    """Maps a lead name as files spell it to its `STANDARD_LEADS` spelling.
+
+    Args:
+        name: str. E.g. "AVR", "v1", "Lead I", "LEAD_II", "lead-aVF".
+
+    Returns:
+        The standard name ("aVR", "V1", "I", ...), or `name` stripped of
+        whitespace if it is no standard lead, so that callers can ignore
+        extra channels such as the Frank leads vx, vy, vz.
+    """
+    stripped = str(name).strip()
+    key = _LEAD_PREFIX.sub("", stripped).lower()
+    return _STANDARD_BY_LOWERCASE.get(key, stripped)
+
 
 # Every released model was trained on 10 s of signal stretched to its length.
 ECG_DURATION_S = 10.0

@@ -156,6 +156,58 @@ def test_embed_on_beam_equals_pclr_embed(mixed, tmp_path):
     assert summary["embedded"] == len(ours)
 
 
+@pytest.fixture(scope="module")
+def long_records(tmp_path_factory):
+    """Records of 1-3 whole 10 s windows (+ a remainder), one with a bad second window,
+    and a file of two long ECGs."""
+    folder = tmp_path_factory.mktemp("beam_long") / "ecgs"
+    folder.mkdir()
+    for name, seconds, seed in (("a", 25.0, 1), ("b", 10.0, 2), ("c", 31.0, 3)):
+        write_wfdb(folder, name, ecg_like(seconds=seconds, seed=seed))
+    flat_later = ecg_like(seconds=20.0, seed=4)
+    flat_later[5000:, 3:7] = 0.0  # window 1 has 4 flat leads: the ECG is rejected whole
+    write_wfdb(folder, "flat_later", flat_later)
+    np.savez(folder / "stack.npz", fs=500.0, lead_names=np.array(STANDARD_LEADS),
+             signal=np.stack([ecg_like(seconds=21.0, seed=5), ecg_like(seconds=21.0, seed=6)]))
+    return folder
+
+
+@needs_beam
+@pytest.mark.parametrize("aggregate", ["mean", "none"])
+def test_embed_on_beam_windows_all_equals_pclr_embed(long_records, aggregate, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = export_encoder(build_encoder("pclr", **NARROW_ENCODER), tmp_path / "model",
+                           name="narrow", formats=("keras",))["keras"]
+    local, beam = tmp_path / "local.parquet", tmp_path / "beam.parquet"
+    options = ["--windows", "all", "--aggregate", aggregate, "--batch-size", "3"]
+    embed(model, [long_records], local, batch_size=3, windows="all", aggregate=aggregate,
+          progress=False)
+    assert pclr_main(["embed", "--model", str(model), "--data", str(long_records),
+                      "--out", str(beam), "--chunk-size", "2", *options, *BEAM]) == 0
+
+    ours = pd.read_parquet(beam).set_index("ecg_id").sort_index()
+    theirs = pd.read_parquet(local).set_index("ecg_id").sort_index()
+    assert list(ours.columns) == list(theirs.columns)
+    expected_ids = {"mean": ["a", "b", "c", "stack#row=0", "stack#row=1"],
+                    "none": ["a", "a#w1", "b", "c", "c#w1", "c#w2", "stack#row=0",
+                             "stack#row=0#w1", "stack#row=1", "stack#row=1#w1"]}[aggregate]
+    assert [i.rsplit("/", 1)[1] for i in ours.index] == expected_ids
+    assert ours.index.tolist() == theirs.index.tolist()
+    ids = [c for c in ours.columns if not c.startswith("embed_")]
+    pd.testing.assert_frame_equal(ours[ids], theirs[ids])
+    if aggregate == "mean":
+        assert ours.windows.tolist() == [2, 1, 3, 2, 2]
+    np.testing.assert_allclose(ours.filter(like="embed_").to_numpy(),
+                               theirs.filter(like="embed_").to_numpy(), atol=1e-5, rtol=1e-5)
+    errors = pd.read_csv(f"{beam}.errors.csv")
+    pd.testing.assert_frame_equal(errors, pd.read_csv(f"{local}.errors.csv"))
+    assert errors.source.tolist() == [str(long_records / "flat_later")]
+    assert errors.problem.tolist() == ["flat_lead"]
+    summary = json.loads(open(f"{beam}.summary.json").read())
+    assert (summary["windows"], summary["embedded"], summary["ecgs_found"]) == \
+        ("all", len(ours), len(ours) + 1)
+
+
 def test_runner_beam_without_beam_says_which_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as if not installed
     for argv in (["tensorize", str(tmp_path), "--out", str(tmp_path / "t")],

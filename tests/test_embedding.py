@@ -23,6 +23,7 @@ from pclr_keras.embedding import (
 from pclr_keras.io import read_wfdb
 from pclr_keras.models import build_encoder
 from pclr_keras.preprocess import preprocess_ecg
+from pclr_keras.tensorize import find_inputs, tensorize
 
 ATOL = 1e-5
 
@@ -139,9 +140,14 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
                                atol=ATOL, rtol=ATOL)
 
     errors = pd.read_csv(tmp_path / "emb.parquet.errors.csv")
-    assert {p.split("/")[-1].removesuffix(".hea"): problem
-            for p, problem in zip(errors.source, errors.problem)} == expected_errors
+    # a WFDB record is named without `.hea`, as `pclr tensorize` names it
+    assert dict(zip(errors.source, errors.problem)) == {
+        str(tmp_path / "ecgs" / name): problem for name, problem in expected_errors.items()}
     assert errors.message.str.len().gt(10).all()
+    tensorize(find_inputs([tmp_path / "ecgs"]), tmp_path / "tensors", workers=1, progress=False)
+    pd.testing.assert_frame_equal(
+        errors.sort_values("source", ignore_index=True),
+        pd.read_csv(tmp_path / "tensors" / "errors.csv").sort_values("source", ignore_index=True))
     assert summary["ecgs_found"] == 10 and summary["embedded"] == 5
     assert summary["rejected"] == {"flat_lead": 1, "microvolts": 1, "missing_lead": 1,
                                    "too_short": 1, "unreadable": 1}
@@ -151,7 +157,7 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
                          batch_size=4, progress=False)
     assert result.sources == [str(p) for p in good]
     np.testing.assert_allclose(result.embeddings, vectors(frame), atol=ATOL, rtol=ATOL)
-    assert sorted(problem for _, problem, _ in result.errors) == sorted(expected_errors.values())
+    assert sorted(result.errors) == sorted(map(tuple, errors.to_numpy()))
 
 
 def test_ecgs_with_one_or_two_flat_leads_are_embedded_and_flagged(encoder, encoder_file,
@@ -218,14 +224,14 @@ def test_bad_arguments_are_refused(encoder, synthetic_tensors, tmp_path):
 
 KILLED_RUN = textwrap.dedent("""
     import sys, time
-    import pclr_keras.embedding as embedding
-    write_part = embedding._write_part
+    import pclr_keras.embedding.job as job
+    write_part = job.write_part
     def slow_write_part(*args):  # slow enough for the kill to land mid-run
         write_part(*args)
         time.sleep(0.3)
-    embedding._write_part = slow_write_part
-    embedding.embed(sys.argv[1], sys.argv[2], sys.argv[3], chunk_size=8, batch_size=8,
-                    progress=False)
+    job.write_part = slow_write_part
+    job.embed(sys.argv[1], sys.argv[2], sys.argv[3], chunk_size=8, batch_size=8,
+              progress=False)
 """)
 
 
@@ -353,7 +359,7 @@ def write_ptb_diagnostic_like(folder, name="s0010_re"):
 
 
 def test_windows_all_mean_and_per_window_on_a_long_1000_hz_record(encoder, tmp_path):
-    from pclr_keras.tensorize import TensorizeSettings, find_inputs, tensorize
+    from pclr_keras.tensorize import TensorizeSettings
 
     path = write_ptb_diagnostic_like(tmp_path / "ptb")
     record = read_wfdb(path)

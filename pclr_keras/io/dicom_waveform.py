@@ -22,7 +22,7 @@ import numpy as np
 
 from pclr_keras.io.leads import millivolts_per_unit, standard_order
 from pclr_keras.io.record import ECGReadError, ECGRecord
-from pclr_keras.preprocess import normalize_lead_name
+from pclr_keras.variants import normalize_lead_name
 
 ECG_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.9.1.1": "12-lead ECG",

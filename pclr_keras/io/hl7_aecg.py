@@ -28,7 +28,7 @@ import numpy as np
 from pclr_keras.io.leads import add_derived_limb_leads, millivolts_per_unit, standard_order
 from pclr_keras.io.record import ECGReadError, ECGRecord
 from pclr_keras.io.safe_xml import local_name, parse_untrusted_xml
-from pclr_keras.preprocess import normalize_lead_name
+from pclr_keras.variants import normalize_lead_name
 
 LEAD_PREFIX = "MDC_ECG_LEAD_"
 _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"

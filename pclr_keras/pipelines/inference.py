@@ -13,10 +13,10 @@ class _LoadedEncoder:
     """The encoder and its traced forward pass (the encoder kept alive beside it)."""
 
     def __init__(self, encoder):
-        from pclr_keras.embedding import _forward_function
+        from pclr_keras.embedding import forward_function
 
         self.encoder = encoder
-        self.forward = _forward_function(encoder)
+        self.forward = forward_function(encoder)
 
 
 class EncoderModelHandler(ModelHandler):

@@ -19,8 +19,8 @@ import apache_beam as beam
 
 from pclr_keras.pipelines.sources import expand_source, pipeline_options, restore_error, staged
 from pclr_keras.tensorize import (
-    TensorizeInput, TensorizeSettings, _ecg_rows, _is_complete, finish, plan_shards,
-    process_shard)
+    TensorizeInput, TensorizeSettings, finish, is_complete, plan_shards, process_shard,
+    read_item)
 
 PLAN = "plan"
 
@@ -28,7 +28,7 @@ PLAN = "plan"
 def read_input(item, settings):
     """One input -> (rows, errors), as `pclr tensorize` reads it, from wherever it is."""
     with staged(item.path) as (local, restore):
-        rows, errors = _ecg_rows(dataclasses.replace(item, path=local), settings)
+        rows, errors = read_item(dataclasses.replace(item, path=local), settings)
         for row in rows:
             row["ecg_id"], row["source"] = restore(row["ecg_id"]), restore(row["source"])
         return rows, [restore_error(error, restore) for error in errors]
@@ -37,7 +37,7 @@ def read_input(item, settings):
 def write_shard(shard, settings):
     """(path, digest, basis, inputs) -> the shard written (unless already complete); its path."""
     path, digest, basis, inputs = shard
-    if not _is_complete(path, digest, basis):
+    if not is_complete(path, digest, basis):
         process_shard(path, digest, inputs, settings, read=read_input)
     return str(path)
 

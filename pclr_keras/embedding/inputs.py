@@ -1,0 +1,278 @@
+"""What `embed` reads, as batches of preprocessed ECGs: a tensorized folder's
+rows, or ECG files read through `pclr_keras.ingest` by a thread pool, with a
+background thread keeping the next batches ready while the encoder runs."""
+
+import collections
+import concurrent.futures
+import dataclasses
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from pclr_keras.ingest import ecg_starts, read_ecgs, window_id, window_start_s
+from pclr_keras.io import HDF5_SUFFIXES, NUMPY_SUFFIXES
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+
+# Formats whose files may hold many ECGs: streamed in order, never held whole.
+MULTI_ECG_SUFFIXES = HDF5_SUFFIXES + NUMPY_SUFFIXES
+_DONE = object()
+
+
+class ECGRow(NamedTuple):
+    """One ECG (or one 10 s window of it) ready for the encoder."""
+
+    ecg_id: str  # `window_id(record_id, window)`
+    record_id: str  # the ECG's id, shared by its windows
+    patient_id: str
+    source: str
+    path: str  # the input file as given
+    tensor: np.ndarray  # float32 (length, leads)
+    quality: str
+    window: int
+    start_s: float
+
+
+def file_rows(path, variant, reader_options=None, patient_id_field="patient_id",
+              max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
+    """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
+
+    rows: an `ECGRow` per ECG, or with `windows="all"` per whole 10 s window
+    (ids `ecg_id`, `ecg_id#w1`, ... as `pclr tensorize` names them). An ECG
+    with a window that fails validation is rejected whole: its first error is
+    reported and none of its windows embedded, so a mean over windows never
+    silently covers part of a recording.
+    """
+    name = variant.name
+    for ecg in read_ecgs(path, (variant,), windows=windows, reader_options=reader_options,
+                         max_flat_leads=max_flat_leads):
+        if ecg.errors:
+            yield [], ecg.errors[:1]
+            continue
+        patient = ecg.meta.get(patient_id_field) if patient_id_field else None
+        patient = "" if patient is None else str(patient)
+        yield [ECGRow(window_id(ecg.ecg_id, w.index), ecg.ecg_id, patient, ecg.source,
+                      str(path), w.tensors[name], w.quality, w.index, w.start_s)
+               for w in ecg.windows], []
+
+
+def _read_file(*args):
+    """All of `file_rows(*args)` at once: (rows, errors), for files of one ECG."""
+    rows, errors = [], []
+    for found, file_errors in file_rows(*args):
+        rows += found
+        errors += file_errors
+    return rows, errors
+
+
+def file_size(path):
+    """Size in bytes, or -1 for a file that is not there (part of a chunk's digest)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+@dataclasses.dataclass
+class Batch:
+    """ECGs of one chunk, preprocessed, with their ids; or only errors (`x` None)."""
+
+    chunk: int
+    x: object  # float32 (b, length, leads) or None
+    ids: list
+    patients: list
+    sources: list
+    errors: list
+    units: int  # units of work finished with this batch (progress)
+    last: bool  # the chunk's last batch
+    paths: list = None
+    qualities: list = None  # "" or "flat:V1,..." per ECG
+    windows: list = None  # window index of each row (0: the first 10 s)
+    starts: list = None  # its start in the recording, s
+
+    @classmethod
+    def of_rows(cls, chunk, rows, errors=(), units=0, last=False):
+        """A batch of `ECGRow`s."""
+        x = np.stack([row.tensor for row in rows]) if rows else None
+        return cls(chunk, x, [r.ecg_id for r in rows], [r.patient_id for r in rows],
+                   [r.source for r in rows], list(errors), units, last, [r.path for r in rows],
+                   [r.quality for r in rows], [r.window for r in rows],
+                   [r.start_s for r in rows])
+
+
+class TensorizedInput:
+    """Units are rows of `labels.csv`, or with `windows="all"` ECGs (the rows
+    of their windows, `ecg_id`, `ecg_id#w1`, ...); reads are
+    `TensorizedECGs.read_ecgs`."""
+
+    unit = "ECG"
+
+    def __init__(self, folder, variant, windows="first"):
+        from pclr_keras.data import TensorizedECGs
+
+        self.ecgs = TensorizedECGs(folder, variant=variant.name)
+        labels = self.ecgs.labels
+        self.ids = labels["ecg_id"].astype(str).to_numpy(object)
+        self.patients = labels["patient_id"].fillna("").astype(str).to_numpy(object)
+        self.sources, self.qualities = (
+            labels[column].astype("string").fillna("").to_numpy(object) if column in labels
+            else np.full(len(labels), "", object) for column in ("source", "quality"))
+        self.windows = (labels["window"].fillna(0).to_numpy(np.int64) if "window" in labels
+                        else np.zeros(len(labels), np.int64))
+        rates = labels["fs_original"].to_numpy(float) if "fs_original" in labels else \
+            np.full(len(labels), np.nan)
+        self.starts = np.where(self.windows > 0, window_start_s(self.windows, rates), 0.0)
+        self.table_keys = labels[["shard", "row"]].to_numpy(np.int64)
+        rows = np.arange(len(labels))
+        if windows == "all":
+            self.rows = np.split(rows, ecg_starts(self.windows)[1:]) if len(rows) else []
+        else:
+            self.rows = [rows[i:i + 1] for i in rows]
+        self.count = len(self.rows)
+
+    def rows_of(self, positions):
+        """The `labels.csv` rows of the units at `positions`."""
+        return np.concatenate([self.rows[p] for p in positions]) if len(positions) else \
+            np.zeros(0, np.int64)
+
+    def keys(self, positions):
+        """What identifies the units' inputs (part of a chunk's digest)."""
+        return [[self.ids[r], *self.table_keys[r].tolist()] for r in self.rows_of(positions)]
+
+    def batches(self, chunks, batch_size, stop):
+        for index, positions in chunks:
+            for start in range(0, len(positions), batch_size):
+                if stop.is_set():
+                    return
+                units = positions[start:start + batch_size]
+                p = self.rows_of(units)
+                yield Batch(index, self.ecgs.read_ecgs(p), self.ids[p].tolist(),
+                            self.patients[p].tolist(), self.sources[p].tolist(), [],
+                            len(units), start + batch_size >= len(positions),
+                            qualities=self.qualities[p].tolist(),
+                            windows=self.windows[p].tolist(), starts=self.starts[p].tolist())
+
+    def close(self):
+        self.ecgs.close()
+
+
+class FileInput:
+    """Units are ECG files; a thread pool reads and preprocesses ahead, in order."""
+
+    unit = "file"
+
+    def __init__(self, paths, variant, reader_options=None, patient_id_field="patient_id",
+                 workers=None, max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
+        self.paths = list(paths)
+        self.count = len(self.paths)
+        self.read_args = (variant, dict(reader_options or {}), patient_id_field,
+                          max_flat_leads, windows)
+        self.workers = workers or min(4, os.cpu_count() or 1)
+
+    def keys(self, positions):
+        """What identifies the units' inputs (part of a chunk's digest)."""
+        return [[str(self.paths[p]), file_size(self.paths[p])] for p in positions]
+
+    def _results(self, pool, order, stop, lookahead):
+        """(chunk, last file of the chunk, file finished, rows, errors), in input order.
+
+        Single-ECG files are read `lookahead` files ahead by the pool; a file
+        that may hold many ECGs is streamed here, one ECG at a time, when
+        its turn comes.
+        """
+        pending = collections.deque()
+        order = iter(order)
+
+        def fill():
+            while len(pending) < lookahead:
+                item = next(order, None)
+                if item is None:
+                    return
+                chunk, path, last = item
+                future = None if Path(path).suffix.lower() in MULTI_ECG_SUFFIXES else \
+                    pool.submit(_read_file, path, *self.read_args)
+                pending.append((chunk, last, path, future))
+
+        fill()
+        while pending and not stop.is_set():
+            chunk, last, path, future = pending.popleft()
+            fill()
+            if future is None:
+                for rows, errors in file_rows(path, *self.read_args):
+                    yield chunk, False, False, rows, errors
+                    if stop.is_set():
+                        return
+                yield chunk, last, True, [], []
+            else:
+                yield (chunk, last, True, *future.result())
+
+    def batches(self, chunks, batch_size, stop):
+        order = ((chunk, self.paths[p], k == len(positions) - 1)
+                 for chunk, positions in chunks for k, p in enumerate(positions))
+        rows, errors, units = [], [], 0
+
+        def batch(chunk, last):
+            nonlocal rows, errors, units
+            out = Batch.of_rows(chunk, rows, errors, units, last)
+            rows, errors, units = [], [], 0
+            return out
+
+        lookahead = max(2 * batch_size, 4 * self.workers)
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+            for chunk, last, finished, found, file_errors in self._results(
+                    pool, order, stop, lookahead):
+                errors += file_errors
+                units += finished
+                for row in found:
+                    rows.append(row)
+                    if len(rows) == batch_size:
+                        yield batch(chunk, False)
+                if last:
+                    yield batch(chunk, True)
+
+    def close(self):
+        pass
+
+
+def background(make_batches, depth=2):
+    """Runs a batch generator in a thread, `depth` batches ahead; re-raises its errors."""
+    stop = threading.Event()
+    slots = queue.Queue(maxsize=depth)
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def run():
+        batches = make_batches(stop)
+        try:
+            for item in batches:
+                put(item)
+                if stop.is_set():
+                    return
+            put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            put(error)
+        finally:
+            batches.close()
+
+    thread = threading.Thread(target=run, name="pclr-embed-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

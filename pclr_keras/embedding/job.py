@@ -1,0 +1,295 @@
+"""The embedding jobs: `embed` (an archive, sharded, resumable, to a file) and
+`embed_files` (a few files, in memory). See the package docstring for how they scale."""
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pclr_keras.checks import positive_int
+from pclr_keras.embedding.inputs import (
+    MULTI_ECG_SUFFIXES, FileInput, TensorizedInput, background)
+from pclr_keras.embedding.model import forward_function, model_digest, resolve_model, variant_of
+from pclr_keras.embedding.parts import (
+    FORMAT_VERSION, PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, finished,
+    output_paths, part_digest, write_part)
+from pclr_keras.ingest import list_files
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.tensorize import is_tensorized_folder
+
+
+def check_shard(shard):
+    """`(i, n)` as ints, or a `ValueError` unless n >= 1 and 0 <= i < n."""
+    try:
+        index, count = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (i, n), not {shard!r}.") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard (i, n) needs n >= 1 and 0 <= i < n, not {shard!r}.")
+    return index, count
+
+
+def parse_shard(text):
+    """`"i/n"` (as `--shard` takes it) -> `(i, n)`."""
+    index, sep, count = str(text).partition("/")
+    try:
+        return check_shard((int(index), int(count)) if sep else None)
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n with 0 <= i < n (e.g. 0/4), "
+                         f"not {text!r}.") from None
+
+
+def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
+          output_format=None, progress=True, variant=None, workers=None,
+          reader_options=None, patient_id_field="patient_id", keep_parts=False,
+          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean"):
+    """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
+
+    Args:
+        model: a path to any encoder artifact `load_encoder` reads (ours,
+            ml4h's Keras 2 `.h5` or SavedModel), or a Keras model with an
+            `embed` layer.
+        sources: a `pclr tensorize` output folder (has `labels.csv` and
+            `shards/`), or ECG files and folders (walked for `.hea`, `.xml`,
+            HDF5 and NumPy files), read with `pclr_keras.io.iter_records` and
+            preprocessed for the encoder's variant.
+        out: str or Path. The output file; `<out>.parts/` (work in
+            progress), `<out>.errors.csv` and `<out>.summary.json` go beside it.
+        batch_size: int. ECGs per forward pass.
+        shard: (i, n). Embed only the units (tensorized ECGs, or input files)
+            whose position p in the sorted input has p % n == i.
+        chunk_size: int. Units per part file: the granularity of resuming.
+        output_format: "parquet" or "csv"; default: csv if `out` ends with
+            `.csv`, else parquet.
+        progress: bool. Show a progress bar.
+        variant: str or None. The encoder's variant; default: the one its
+            input shape names (`variant_for_input_shape`).
+        workers: int or None. Threads reading raw files (default: min(4, cores)).
+        reader_options: dict for the HDF5 / NumPy readers (`fs`, `lead_names`,
+            `units`, `layout`).
+        patient_id_field: str or None. Raw files: the metadata field
+            (e.g. a WFDB `#patient_id:` header line) holding the patient id.
+        keep_parts: bool. Keep `<out>.parts/` after the output is written.
+        max_flat_leads: int. Raw files: an ECG with up to this many flat
+            leads is embedded and its flat leads listed in `quality`
+            ("flat:V1"); more are rejected. 0 rejects any (`--strict`). A
+            tensorized folder carries the `quality` its `labels.csv` has.
+        windows: "first" embeds the first 10 s of each ECG (each row of a
+            tensorized folder); "all" every whole 10 s window (for raw
+            files, as `pclr tensorize --windows all` cuts them; for a
+            tensorized folder, its `window` rows of each ECG).
+        aggregate: with `windows="all"`: "mean" writes one row per ECG, the
+            mean representation over its windows and their count
+            (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
+            `start_s`).
+
+    Returns:
+        dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
+        (problem -> count), `out`, `errors`, `shard`, `variant`, `model`,
+        `parts`, `parts_reused`, `seconds`, `ecgs_per_second`, ... (also
+        written to `<out>.summary.json`).
+
+    Raises:
+        ValueError: bad arguments, or no ECG file in `sources`.
+        FileNotFoundError: a model path that does not exist.
+    """
+    began = time.perf_counter()
+    check_windows(windows, aggregate)
+    index, count = check_shard(shard)
+    batch_size = positive_int(batch_size, "batch_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
+    out = Path(out)
+    fmt = choose_format(out, output_format)
+    encoder, description = resolve_model(model)
+    variant = variant_of(encoder, variant)
+    dim = int(encoder.output.shape[-1])
+    identity = model_digest(encoder)
+    data = _open_inputs(sources, variant, reader_options, patient_id_field, workers,
+                        max_flat_leads, windows)
+    try:
+        settings = [FORMAT_VERSION, identity, variant.name, data.unit,
+                    sorted((reader_options or {}).items()), patient_id_field, max_flat_leads]
+        if windows == "all":  # the digests of existing "first" jobs stay as they were
+            settings += [windows, aggregate]
+        plan = _Plan.of(data, (index, count), chunk_size, settings, out, fmt, dim)
+        done = finished(out, plan.job)
+        if done is not None:
+            return done
+        reused = _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate,
+                               progress)
+        summary = {
+            "out": str(out), "errors": str(output_paths(out)[1]), "format": fmt,
+            "model": description, "model_digest": identity, "variant": variant.name,
+            "embedding_dim": dim, "shard": [index, count],
+            "inputs": int(data.count), "units_in_shard": int(len(plan.positions)),
+            "unit": data.unit, "parts": len(plan.chunks), "parts_reused": reused,
+            "job": plan.job, "windows": windows,
+            "aggregate": aggregate if windows == "all" else None,
+        }
+        return assemble(plan.part_paths, out, fmt, dim, summary, windows=windows,
+                        aggregate=aggregate, began=began, keep_parts=keep_parts)
+    finally:
+        data.close()
+
+
+def _open_inputs(sources, variant, reader_options, patient_id_field, workers, max_flat_leads,
+                 windows):
+    """A `TensorizedInput` for a tensorized folder, else a `FileInput` over the files."""
+    listed = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not listed:
+        raise ValueError("embed: no sources given.")
+    folders = [s for s in listed if is_tensorized_folder(s)]
+    if folders and len(listed) > 1:
+        raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder; give it alone, "
+                         "not with other sources.")
+    if folders:
+        return TensorizedInput(folders[0], variant, windows)
+    data = FileInput(list_files(listed), variant, reader_options, patient_id_field, workers,
+                     max_flat_leads, windows)
+    if not data.count:
+        raise ValueError(f"embed: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
+                         f"{listed}.")
+    return data
+
+
+def _digest(payload):
+    return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
+
+
+@dataclasses.dataclass
+class _Plan:
+    """A shard's units cut into chunks, each with its part file and digest; the job's digest."""
+
+    positions: np.ndarray
+    chunks: list
+    digests: list
+    part_paths: list
+    job: str
+
+    @classmethod
+    def of(cls, data, shard, chunk_size, settings, out, fmt, dim):
+        index, count = shard
+        positions = np.arange(index, data.count, count)
+        chunks = [positions[i:i + chunk_size] for i in range(0, len(positions), chunk_size)]
+        digests = [_digest([settings, data.keys(chunk)]) for chunk in chunks]
+        job = _digest([digests, index, count, fmt, dim])
+        parts_dir = output_paths(out)[0]
+        part_paths = [parts_dir / PART_PATTERN.format(k) for k in range(len(chunks))]
+        return cls(positions, chunks, digests, part_paths, job)
+
+
+def _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate, progress):
+    """Writes every part whose digest does not match yet; returns how many were reused."""
+    parts_dir = output_paths(out)[0]
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    todo = [k for k in range(len(plan.chunks))
+            if part_digest(plan.part_paths[k]) != plan.digests[k]]
+    work = [(k, plan.chunks[k]) for k in todo]
+    forward = forward_function(encoder)
+    buffers = {}
+    with tqdm(total=len(plan.positions),
+              initial=len(plan.positions) - sum(len(c) for _, c in work),
+              unit=data.unit, desc="embedding", disable=not progress) as bar:
+        for batch in background(lambda stop: data.batches(work, batch_size, stop)):
+            buffer = buffers.setdefault(batch.chunk, ChunkBuffer())
+            if batch.x is not None:
+                buffer.add(batch, forward(batch.x))
+            buffer.errors += batch.errors
+            bar.update(batch.units)
+            if batch.last:
+                write_part(plan.part_paths[batch.chunk], plan.digests[batch.chunk], dim,
+                           buffers.pop(batch.chunk), windows, aggregate)
+    for stale in parts_dir.iterdir():  # temporary files of a killed run, older parts
+        if stale not in plan.part_paths:
+            stale.unlink()
+    return len(plan.chunks) - len(todo)
+
+
+def format_summary(summary):
+    """The summary `embed` returns, as lines to print."""
+    rejected = sum(summary["rejected"].values())
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["rejected"].items())
+    index, count = summary["shard"]
+    lines = [
+        f"PCLR representations -> {summary['out']}",
+        f"  model            {summary['model']} ({summary['variant']})",
+        f"  shard            {index}/{count}: {summary['units_in_shard']} of "
+        f"{summary['inputs']} {summary['unit']}s",
+        f"  ECGs found       {summary['ecgs_found']}",
+        f"  embedded         {summary['embedded']} x {summary['embedding_dim']}",
+        f"  rejected         {rejected}" + (f" ({reasons})" if reasons else "") +
+        f" -> {summary['errors']}",
+    ]
+    if summary.get("already_complete"):
+        lines.append("  (already complete: nothing recomputed)")
+    else:
+        lines.append(f"  throughput       {summary['ecgs_per_second']} ECGs/s "
+                     f"({summary['seconds']:.1f} s; {summary['parts_reused']} of "
+                     f"{summary['parts']} parts reused)")
+    return "\n".join(lines)
+
+
+# -- in memory, for a few files ----------------------------------------------
+@dataclasses.dataclass
+class EmbeddingResult:
+    """Representations of the files that passed, and why the others did not.
+
+    Args:
+        sources: list of str, one per row of `embeddings`.
+        embeddings: float32 array (n, dim).
+        errors: list of (source, problem, message) for each rejected file.
+        quality: list of str, one per row: "" or the flat leads ("flat:V1").
+    """
+
+    sources: list
+    embeddings: np.ndarray
+    errors: list
+    quality: list = dataclasses.field(default_factory=list)
+
+
+def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=None,
+                max_flat_leads=TOLERATED_FLAT_LEADS):
+    """Reads, preprocesses and embeds ECG files with `encoder`, in memory.
+
+    The same pipeline as `embed` (files read ahead by a thread pool while
+    the encoder runs), for a number of files whose representations fit in
+    memory; use `embed` for archives.
+
+    Args:
+        encoder: a Keras encoder ending at `embed` whose input fits `variant`.
+        paths: iterable of ECG files (WFDB records with or without `.hea`, ...).
+        variant: str. Variant the ECGs are preprocessed for.
+        batch_size: int. ECGs per forward pass.
+        progress: bool. Show a progress bar.
+        workers: int or None. Reading threads.
+        max_flat_leads: int. Flat leads tolerated per ECG (as in `embed`).
+
+    Returns:
+        An `EmbeddingResult`; a source is the path as given (for a file of
+        many ECGs, the ECG's source, `file#...`).
+    """
+    from pclr_keras.variants import get_variant
+
+    paths = list(paths)
+    data = FileInput(paths, get_variant(variant), patient_id_field=None, workers=workers,
+                     max_flat_leads=max_flat_leads)
+    forward = forward_function(encoder)
+    sources, chunks, errors, quality = [], [], [], []
+    work = [(0, np.arange(len(paths)))] if paths else []
+    with tqdm(total=len(paths), desc="embedding", unit="ECG", disable=not progress) as bar:
+        for batch in background(lambda stop: data.batches(work, batch_size, stop)):
+            if batch.x is not None:
+                chunks.append(forward(batch.x))
+                sources += [path if Path(path).suffix.lower() not in MULTI_ECG_SUFFIXES
+                            else source for path, source in zip(batch.paths, batch.sources)]
+                quality += batch.qualities
+            errors += batch.errors
+            bar.update(batch.units)
+    dim = encoder.output.shape[-1]
+    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
+    return EmbeddingResult(sources, embeddings, errors, quality)

@@ -1,0 +1,142 @@
+"""ECG files -> validated, preprocessed 10 s windows and error rows.
+
+The one reading core of `pclr tensorize`, `pclr embed` and their Beam
+pipelines: a file is read with `pclr_keras.io.iter_records`, each ECG cut
+into 10 s windows (the first, or every whole one), and each window checked
+and preprocessed for one or more encoder variants. Bad data never raises:
+it comes back as error rows `(source, problem, message)`, the source being
+the ECG as its reader names it (a WFDB record by its name, without `.hea`).
+Nothing here imports TensorFlow: bulk worker processes stay light.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, read_failure, record_id
+from pclr_keras.preprocess import (
+    TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
+from pclr_keras.variants import ECG_DURATION_S, get_variant
+
+WINDOWS = ("first", "all")
+
+
+def list_files(sources):
+    """Files and folders -> ECG files sorted by path (folders walked), each real file once."""
+    unique, seen = [], set()
+    for path in find_ecg_files(sources):
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def window_id(ecg_id, window):
+    """The id of an ECG's 10 s window: the ECG's own for the first, `ecg_id#wK` after."""
+    return f"{ecg_id}#w{window}" if window else str(ecg_id)
+
+
+def window_start_s(window, fs):
+    """Where window `window` (int or array) of a record at `fs` Hz starts, in s."""
+    return window * np.round(ECG_DURATION_S * fs) / fs
+
+
+def record_windows(record, mode):
+    """(index, start in s, signal) of each 10 s window to keep: the first, or
+    all whole ones (a record shorter than 10 s is one window)."""
+    if mode == "first":
+        yield 0, 0.0, record.signal
+        return
+    per_window = int(round(ECG_DURATION_S * record.fs))
+    for k in range(max(1, record.signal.shape[0] // per_window)):
+        yield (k, float(window_start_s(k, record.fs)),
+               record.signal[k * per_window:(k + 1) * per_window])
+
+
+def ecg_starts(windows):
+    """Positions where an ECG's rows begin in a run of window rows (an ECG's windows
+    come in increasing order, so a window index not above the previous one starts the next)."""
+    windows = np.asarray(windows, np.int64)
+    if not len(windows):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.concatenate([[True], windows[1:] <= windows[:-1]]))
+
+
+@dataclasses.dataclass
+class Window:
+    """One 10 s window that passed validation."""
+
+    index: int  # 0: the first 10 s
+    start_s: float  # where it starts in the recording
+    tensors: dict  # variant name -> float32 (length, leads)
+    quality: str  # "" or the flat leads tolerated ("flat:V1")
+
+
+@dataclasses.dataclass
+class IngestedECG:
+    """One ECG of a file: its windows that passed, and an error row per one that did not.
+
+    A file that cannot be read gives one `IngestedECG` with no windows and
+    the reason in `errors`.
+    """
+
+    source: str  # the ECG as its reader names it (`file#row=...` within a many-ECG file)
+    ecg_id: str  # the ECG's id; its windows are `window_id(ecg_id, k)`
+    meta: dict = dataclasses.field(default_factory=dict)
+    fs: float = float("nan")
+    n_samples: int = 0
+    windows: list = dataclasses.field(default_factory=list)
+    errors: list = dataclasses.field(default_factory=list)
+
+
+def preprocess_for_variants(record, signal, variants, max_flat_leads):
+    """({variant name: tensor}, quality) of one ECG window; raises `ECGValidationError`."""
+    tensors, flat = {}, []
+    for variant in map(get_variant, variants):
+        tensors[variant.name], leads = preprocess_ecg(
+            signal, record.fs, record.lead_names, variant=variant, source=str(record.source),
+            max_flat_leads=max_flat_leads, return_flat_leads=True)
+        flat += leads
+    return tensors, quality_flags(flat)
+
+
+def _ingest(record, variants, windows, max_flat_leads, ecg_id):
+    source = str(record.source)
+    ecg = IngestedECG(source, record_id(source) if ecg_id is None else str(ecg_id),
+                      dict(record.meta), float(record.fs), int(record.signal.shape[0]))
+    for k, start, signal in record_windows(record, windows):
+        try:
+            tensors, quality = preprocess_for_variants(record, signal, variants, max_flat_leads)
+        except ECGValidationError as error:
+            ecg.errors.append((source, error.problem, str(error)))
+            continue
+        ecg.windows.append(Window(k, start, tensors, quality))
+    return ecg
+
+
+def read_ecgs(path, variants, *, windows="first", reader_options=(),
+              max_flat_leads=TOLERATED_FLAT_LEADS, ecg_id=None):
+    """Reads one file, one ECG at a time: yields an `IngestedECG` per ECG. Never raises
+    for bad data.
+
+    Args:
+        path: str or Path. Any file `pclr_keras.io.iter_records` reads.
+        variants: names (or `EncoderVariant`s) to preprocess every window for.
+        windows: "first" (the first 10 s) or "all" (every whole 10 s window;
+            a record shorter than 10 s is one window).
+        reader_options: dict or (key, value) pairs for the HDF5 / NumPy readers.
+        max_flat_leads: int. Flat leads tolerated per window (0: none).
+        ecg_id: str or None. The ECG's id; default `record_id` of its source.
+    """
+    if windows not in WINDOWS:
+        raise ValueError(f"windows must be one of {WINDOWS}, not {windows!r}.")
+    try:
+        for record in iter_records(path, **dict(reader_options or {})):
+            yield _ingest(record, variants, windows, max_flat_leads, ecg_id)
+    except ECGReadError as error:
+        yield IngestedECG(error.source, record_id(error.source),
+                          errors=[(error.source, "unreadable", str(error))])
+    except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
+        yield IngestedECG(str(path), record_id(path), errors=[read_failure(path, error)])

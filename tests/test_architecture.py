@@ -1,0 +1,123 @@
+"""The package's shape: modules talk through public names, readers stay below
+preprocessing, and every function fits on a screen or two."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "pclr_keras"
+MAX_FUNCTION_LINES = 100
+
+
+def _python_files(*folders):
+    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+
+
+def _module_name(path):
+    parts = path.with_suffix("").parts
+    parts = parts[max(i for i, part in enumerate(parts) if part in ("pclr_keras", "benchmarks")):]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _absolute(node, path):
+    """The module an `ImportFrom` names, relative imports resolved."""
+    if not node.level:
+        return node.module or ""
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    base = package[:len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _private(name):
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_reach_ins(path):
+    """Places in `path` that import or touch an underscore name of another module."""
+    tree = ast.parse(path.read_text())
+    hits, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute(node, path)
+            if not source.startswith("pclr_keras"):
+                continue
+            for alias in node.names:
+                if _private(alias.name):
+                    hits.append(f"{path.name}:{node.lineno} imports {source}.{alias.name}")
+                modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("pclr_keras"):
+                    if any(_private(part) for part in alias.name.split(".")):
+                        hits.append(f"{path.name}:{node.lineno} imports {alias.name}")
+                    modules.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            value = node.value
+            while isinstance(value, ast.Attribute):
+                value = value.value
+            if isinstance(value, ast.Name) and value.id in modules:
+                hits.append(f"{path.name}:{node.lineno} uses {ast.unparse(node)}")
+    return hits
+
+
+@pytest.mark.parametrize("path", _python_files("pclr_keras", "benchmarks"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_reaches_into_another_modules_private_names(path):
+    assert private_reach_ins(path) == []
+
+
+def test_the_private_name_check_finds_reach_ins(tmp_path):
+    folder = tmp_path / "pclr_keras" / "pipelines"
+    folder.mkdir(parents=True)
+    sample = folder / "sample.py"
+    sample.write_text("from pclr_keras.embedding import _helper, public\n"
+                      "from .. import tensorize\n"
+                      "import pclr_keras.data as data\n"
+                      "tensorize._ecg_rows(1)\ndata._SHARD.format(1)\npublic._x\n")
+    hits = sorted(hit.split(" ", 1)[1] for hit in private_reach_ins(sample))
+    assert hits == ["imports pclr_keras.embedding._helper", "uses data._SHARD",
+                    "uses public._x", "uses tensorize._ecg_rows"]
+
+
+def _functions(path):
+    tree = ast.parse(path.read_text())
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_every_function_is_under_100_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} "
+            f"({node.end_lineno - node.lineno + 1} lines)"
+            for path in _python_files("pclr_keras") for node in _functions(path)
+            if node.end_lineno - node.lineno + 1 >= MAX_FUNCTION_LINES]
+    assert long == []
+
+
+def test_readers_import_no_preprocessing():
+    """Reading sits below preprocessing: a reader may use the lead vocabulary
+    (`pclr_keras.variants`), never the preprocessing that consumes its output."""
+    found = []
+    for path in _python_files("pclr_keras/io"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [_absolute(node, path)] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.name}:{node.lineno} {name}" for name in names
+                      if name.split(".")[:2] in (["pclr_keras", "preprocess"],
+                                                 ["pclr_keras", "graph_preprocess"])]
+    assert found == []
+
+
+def test_reading_and_ingesting_load_without_tensorflow():
+    """Bulk worker processes read and preprocess files without paying for TensorFlow."""
+    code = ("import sys, pclr_keras, pclr_keras.ingest, pclr_keras.tensorize, pclr_keras.io, "
+            "pclr_keras.preprocess; pclr_keras.read_wfdb; pclr_keras.preprocess_ecg; "
+            "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT)
+    assert done.returncode == 0
