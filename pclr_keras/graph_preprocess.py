@@ -8,6 +8,12 @@ checks, the same first 10 s window, the same sample positions
 ECG fails the request with `InvalidArgument` whose message starts with the
 `ECGValidationError` problem code (`too_short`, `not_finite`, ...) and
 names the batch row, so TF Serving answers with the reason, not garbage.
+
+One deliberate difference: any flat lead is rejected here, as
+`preprocess_ecg(..., max_flat_leads=0)` does, while `preprocess_ecg`,
+`pclr tensorize` and `pclr embed` keep ECGs with up to
+`TOLERATED_FLAT_LEADS` flat leads and flag them. A served answer is an
+embedding alone, with no room for the flag, so the server refuses instead.
 """
 
 import numpy as np
@@ -27,7 +33,7 @@ def preprocess_raw(ecg, fs, variant="pclr", *, min_duration_s=MIN_DURATION_S,
         fs: float32 tensor (batch,). Sampling rate of each row in Hz.
         variant: str or `EncoderVariant`.
         min_duration_s, flat_threshold_mv, max_amplitude_mv: as in
-            `preprocess_ecg`.
+            `preprocess_ecg`; no flat lead is tolerated (see above).
 
     Returns:
         float32 tensor (batch, input_length, leads) of the variant; the

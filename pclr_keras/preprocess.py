@@ -23,9 +23,11 @@ FLAT_THRESHOLD_MV = 0.02
 # The largest robust amplitude in those records is 15.8 mV (median 1.6 mV);
 # the same ECGs in microvolts start at about 150.
 MAX_AMPLITUDE_MV = 50.0
-# Bulk jobs (tensorize, embed) keep an ECG with up to this many flat leads and
-# list them in a `quality` column: one disconnected electrode is common in
-# multi-site archives, and dropping those ECGs biases a cohort by device.
+# The quality policy, the same in Python and on the command line: an ECG with
+# up to this many flat leads is kept (bulk jobs list them in a `quality`
+# column): one disconnected electrode is common in multi-site archives, and
+# dropping those ECGs biases a cohort by device. Serving is stricter (see
+# graph_preprocess): a served answer has no room for the flag.
 TOLERATED_FLAT_LEADS = 2
 
 
@@ -110,7 +112,7 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
                    min_duration_s=MIN_DURATION_S,
                    flat_threshold_mv=FLAT_THRESHOLD_MV,
                    max_amplitude_mv=MAX_AMPLITUDE_MV,
-                   max_flat_leads=0, return_flat_leads=False):
+                   max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False):
     """Turns one raw ECG into the input of a PCLR encoder.
 
     Args:
@@ -129,8 +131,10 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
             of |x - median| of a lead) is rejected as microvolts.
         max_flat_leads: int. Flat leads tolerated (kept as they are) when
             fewer than all the variant's leads; more raise `flat_lead`.
-            0 (default) rejects any; bulk jobs use `TOLERATED_FLAT_LEADS`.
-        return_flat_leads: bool. Also return the tolerated flat leads.
+            Defaults to `TOLERATED_FLAT_LEADS` (2), as `pclr tensorize` and
+            `pclr embed`; 0 rejects any flat lead (their `--strict`).
+        return_flat_leads: bool. Also return the tolerated flat leads, to
+            flag the ECG.
 
     Returns:
         float32 array (input_length, num_leads) of the variant; with
@@ -155,7 +159,7 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
                      min_duration_s=MIN_DURATION_S,
                      flat_threshold_mv=FLAT_THRESHOLD_MV,
                      max_amplitude_mv=MAX_AMPLITUDE_MV,
-                     max_flat_leads=0):
+                     max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False):
     """Turns a batch of raw ECGs sharing rate and lead order into encoder input.
 
     Args:
@@ -164,11 +168,12 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         lead_names: list of str, one per lead column.
         variant: str or `EncoderVariant`. The encoder the input is for.
         sources: list of str or None. File or id of each ECG, named in errors.
-        min_duration_s, flat_threshold_mv, max_amplitude_mv, max_flat_leads:
-            as in `preprocess_ecg`.
+        min_duration_s, flat_threshold_mv, max_amplitude_mv, max_flat_leads,
+        return_flat_leads: as in `preprocess_ecg`.
 
     Returns:
-        float32 array (batch, input_length, num_leads) of the variant.
+        float32 array (batch, input_length, num_leads) of the variant; with
+        `return_flat_leads`, `(array, list of the flat lead names of each ECG)`.
 
     Raises:
         ECGValidationError: an ECG cannot be used; `index` says which one
@@ -182,8 +187,9 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
             f"got shape {signals.shape}")
     columns = _column_indices(lead_names, signals.shape[-1], variant)
     try:
-        return _preprocess(signals, fs, columns, variant, min_duration_s,
-                           flat_threshold_mv, max_amplitude_mv, max_flat_leads)[0]
+        tensors, flat = _preprocess(signals, fs, columns, variant, min_duration_s,
+                                    flat_threshold_mv, max_amplitude_mv, max_flat_leads)
+        return (tensors, flat) if return_flat_leads else tensors
     except ECGValidationError as error:
         if sources is not None and error.index is not None:
             error.source = sources[error.index]

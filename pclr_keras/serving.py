@@ -67,7 +67,9 @@ def request_inputs(ecg, fs=None, signature=RAW_SIGNATURE, variant="pclr"):
         raise ValueError(f"Unknown signature {signature!r}; choose one of {SIGNATURES}.")
     if isinstance(ecg, ECGRecord):
         if signature == SERVING_SIGNATURE:
-            x = preprocess_ecg(ecg.signal, ecg.fs, ecg.lead_names, variant, ecg.source)
+            # As strict as embed_raw: a served answer cannot carry a quality flag.
+            x = preprocess_ecg(ecg.signal, ecg.fs, ecg.lead_names, variant, ecg.source,
+                               max_flat_leads=0)
             return {"ecg": x[np.newaxis]}
         ecg, fs = leads_in_variant_order(ecg.signal, ecg.lead_names, variant), ecg.fs
     x = np.asarray(ecg, dtype=np.float32)

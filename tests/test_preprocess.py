@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pclr_keras.preprocess import (
+    TOLERATED_FLAT_LEADS,
     ECGValidationError,
     normalize_lead_name,
     preprocess_batch,
@@ -196,13 +197,44 @@ def test_nan_after_10_s_is_ignored():
     preprocess_ecg(ecg, 500, list(STANDARD_LEADS))
 
 
-def test_flat_lead():
+def test_one_or_two_flat_leads_are_kept_by_default_as_on_the_command_line():
+    assert TOLERATED_FLAT_LEADS == 2
+    ecg = synthetic_ecg(100)
+    ecg[:, STANDARD_LEADS.index("V3")] = 0.7
+    kept, flat = preprocess_ecg(ecg, 100, list(STANDARD_LEADS), return_flat_leads=True)
+    assert flat == ["V3"]
+    np.testing.assert_allclose(kept[:, STANDARD_LEADS.index("V3")], 0.7)
+    np.testing.assert_array_equal(preprocess_ecg(ecg, 100, list(STANDARD_LEADS)), kept)
+    ecg[:, STANDARD_LEADS.index("aVL")] = -0.1
+    assert preprocess_ecg(ecg, 100, list(STANDARD_LEADS), return_flat_leads=True)[1] == [
+        "aVL", "V3"]
+
+
+def test_flat_lead_strict():
     ecg = synthetic_ecg(100)
     ecg[:, STANDARD_LEADS.index("V3")] = 0.7
     with pytest.raises(ECGValidationError) as excinfo:
-        preprocess_ecg(ecg, 100, list(STANDARD_LEADS), source="records100/00001_lr")
+        preprocess_ecg(ecg, 100, list(STANDARD_LEADS), source="records100/00001_lr",
+                       max_flat_leads=0)
     assert_problem(excinfo, "flat_lead", "records100/00001_lr: lead V3 is flat "
                    "(peak-to-peak 0.000 mV over 10 s")
+
+
+def test_three_flat_leads_are_rejected_by_default():
+    ecg = synthetic_ecg(100)
+    ecg[:, [6, 7, 8]] = 0.0
+    with pytest.raises(ECGValidationError) as excinfo:
+        preprocess_ecg(ecg, 100, list(STANDARD_LEADS), source="r")
+    assert_problem(excinfo, "flat_lead", "r: leads V1, V2, V3 are flat",
+                   "at most 2 flat lead(s) tolerated")
+
+
+def test_single_lead_variant_never_tolerates_its_only_lead_flat():
+    ecg = synthetic_ecg(500)
+    ecg[:, 0] = 0.3
+    with pytest.raises(ECGValidationError) as excinfo:
+        preprocess_ecg(ecg, 500, list(STANDARD_LEADS), "lead_I")
+    assert_problem(excinfo, "flat_lead", "lead I is flat")
 
 
 def test_microvolts():
@@ -278,10 +310,14 @@ def test_batch_error_names_the_bad_ecg():
     ecgs = np.stack([synthetic_ecg(250, seed=seed) for seed in range(4)])
     ecgs[2, :, STANDARD_LEADS.index("V2")] = 0.0
     with pytest.raises(ECGValidationError) as excinfo:
-        preprocess_batch(ecgs, 250, list(STANDARD_LEADS), sources=["a", "b", "c", "d"])
+        preprocess_batch(ecgs, 250, list(STANDARD_LEADS), sources=["a", "b", "c", "d"],
+                         max_flat_leads=0)
     assert_problem(excinfo, "flat_lead", "c (batch index 2): lead V2")
     assert excinfo.value.index == 2
-    preprocess_batch(np.delete(ecgs, 2, axis=0), 250, list(STANDARD_LEADS))
+    preprocess_batch(np.delete(ecgs, 2, axis=0), 250, list(STANDARD_LEADS), max_flat_leads=0)
+    batch, flat = preprocess_batch(ecgs, 250, list(STANDARD_LEADS), return_flat_leads=True)
+    assert flat == [[], [], ["V2"], []]  # the default keeps and flags it
+    np.testing.assert_array_equal(batch, preprocess_batch(ecgs, 250, list(STANDARD_LEADS)))
 
     ecgs[1, 10, 0] = np.nan
     with pytest.raises(ECGValidationError) as excinfo:

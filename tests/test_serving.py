@@ -130,8 +130,9 @@ def test_embed_raw_single_lead_variants_4096_and_2500(exports, records, tmp_path
 
 
 def _rejection(signal, fs, names=None):
+    """What `preprocess_ecg` says of input the server refuses (as strict as serving)."""
     with pytest.raises(ECGValidationError) as error:
-        preprocess_ecg(signal, fs, names or list(STANDARD_LEADS))
+        preprocess_ecg(signal, fs, names or list(STANDARD_LEADS), max_flat_leads=0)
     return error.value
 
 
@@ -142,10 +143,14 @@ def test_server_rejects_bad_input_with_the_validation_message(exports, records, 
     nan = np.stack([x, x])
     nan[1, 100:103, 4] = np.nan
     microvolts = x * 1000.0
+    one_flat = x.copy()
+    one_flat[:, STANDARD_LEADS.index("V3")] = 0.0
     requests = {
         "too_short": grpc_request(x[:4000], 500.0),
         "not_finite": grpc_request(nan, 500.0),
         "microvolts": rest_body(microvolts, 500.0),
+        # Kept and flagged by preprocess_ecg; refused here, where no flag can travel.
+        "one_flat_lead": grpc_request(one_flat, 500.0),
         "fs_zero": grpc_request(np.stack([x, x]), [500.0, 0.0]),
         "fs_negative": rest_body(x, -500.0),
         # A client sending 3 of the 12 leads: refused, not embedded.
@@ -157,7 +162,8 @@ def test_server_rejects_bad_input_with_the_validation_message(exports, records, 
         requests, True)
     # The same words as ECGValidationError: problem code, batch row, detail.
     for name, (signal, index) in {"too_short": (x[:4000], 0), "not_finite": (nan[1], 1),
-                                  "microvolts": (microvolts, 0)}.items():
+                                  "microvolts": (microvolts, 0),
+                                  "one_flat_lead": (one_flat, 0)}.items():
         error = _rejection(signal, 500.0)
         assert f"{error.problem}: batch index {index}: {error.detail}" in answers[name]["error"]
     assert _rejection(x, 0.0).problem == "bad_sampling_rate"
@@ -227,3 +233,8 @@ def test_requests_carry_what_the_signatures_take(records):
         request_inputs(np.zeros((1000, 12)), signature=SERVING_SIGNATURE)
     with pytest.raises(ValueError, match="1 lead"):
         request_inputs(np.zeros((1000, 12)), 100.0, variant="lead_I")
+    one_flat = read_wfdb(require_shared("data/ptbxl") / "records100/00000/00001_lr")
+    one_flat.signal[:, 8] = 0.0
+    preprocess_ecg(one_flat.signal, one_flat.fs, one_flat.lead_names)  # kept in bulk jobs
+    with pytest.raises(ECGValidationError, match="is flat"):  # not sent to a server
+        request_inputs(one_flat, signature=SERVING_SIGNATURE)

@@ -26,7 +26,9 @@ def process_ecg(ecg, variant="pclr"):
         raise ValueError(f"process_ecg needs exactly the leads {LEADS}; got {sorted(ecg)}.")
     samples = len(ecg[LEADS[0]])
     try:
-        return preprocess_ecg(ecg, fs=samples / ECG_DURATION_S, variant=variant)
+        # Strict, so that any flat lead is warned about, not tolerated quietly.
+        return preprocess_ecg(ecg, fs=samples / ECG_DURATION_S, variant=variant,
+                              max_flat_leads=0)
     except ECGValidationError as error:
         warnings.warn(f"{error}; processed anyway, as ml4h's process_ecg does", stacklevel=2)
     stacked = np.stack([np.asarray(ecg[lead], dtype=np.float64) for lead in LEADS], axis=-1)
