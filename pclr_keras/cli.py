@@ -189,7 +189,8 @@ def run_pretrain(args):
         ecgs = TensorizedECGs(args.data, variant=args.variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=args.variant,
                                     label_filter=args.val_filter) if args.val_filter else None
-        trainer = Pretrainer(config, ecgs, args.out, strategy=strategy, validation=validation)
+        trainer = Pretrainer(config, ecgs, args.out, strategy=strategy, validation=validation,
+                             allow_test_fold=args.allow_test_fold)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(f"pclr pretrain: {error}") from None
     print(f"pre-training {config.objective} on {len(ecgs.labels)} ECGs "
@@ -229,7 +230,9 @@ def _add_pretrain(commands):
     pretrain.add_argument("--seed", type=int, default=0)
     pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
                           "e.g. \"strat_fold <= 8\"")
-    pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on")
+    pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on, "
+                          "e.g. \"strat_fold == 9\" (PTB-XL's fold 10 is refused: it is the test set)")
+    _add_allow_test_fold(pretrain)
     pretrain.add_argument("--strategy", default="auto",
                           choices=("auto", "default", "mirrored", "multiworker"),
                           help="auto: multiworker if TF_CONFIG is set, mirrored on >1 GPU")
@@ -268,7 +271,8 @@ def run_finetune(args):
         ecgs = TensorizedECGs(args.data, variant=variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=variant,
                                     label_filter=args.val_filter) if args.val_filter else None
-        finetune(encoder, ecgs, config, args.out, validation=validation)
+        finetune(encoder, ecgs, config, args.out, validation=validation,
+                 allow_test_fold=args.allow_test_fold)
     except ValueError as error:
         raise SystemExit(f"pclr finetune: {error}") from None
     print(f"task model written to {Path(args.out) / 'task_model.keras'} and .h5")
@@ -284,7 +288,9 @@ def _add_finetune(commands):
                           help="label column[:binary|continuous], repeatable (default: binary)")
     finetune.add_argument("--out", required=True)
     finetune.add_argument("--filter", help="query selecting training ECGs")
-    finetune.add_argument("--val-filter", help="query selecting validation ECGs")
+    finetune.add_argument("--val-filter", help="query selecting validation ECGs, e.g. "
+                          "\"strat_fold == 9\" (PTB-XL's fold 10 is refused: it is the test set)")
+    _add_allow_test_fold(finetune)
     finetune.add_argument("--batch-size", type=int, default=32)
     finetune.add_argument("--frozen-epochs", type=int, default=5)
     finetune.add_argument("--unfrozen-epochs", type=int, default=5)
@@ -509,6 +515,12 @@ def _add_runner_arguments(parser):
                         help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
                              "--flink_master=host:8081\" (default: DirectRunner, "
                              "multi-processing, all cores)")
+
+
+def _add_allow_test_fold(parser):
+    parser.add_argument("--allow-test-fold", action="store_true",
+                        help="let --val-filter include PTB-XL's fold 10 (with a warning): its "
+                             "fold-10 scores are then no clean test scores (default: refuse)")
 
 
 def build_parser():

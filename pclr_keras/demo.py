@@ -4,8 +4,8 @@ Tensorize the sample ECGs, pre-train a demo-size encoder with the PCLR
 objective on the training patients, embed every ECG, probe each label at
 several label counts against the same encoder with random weights and
 hand-crafted features, score same-patient retrieval, print the table and
-write the plot. On PTB-XL the split is PTB-XL's own: folds 1-8 train, 9-10
-are held out. Without the sample data it says so and uses a synthetic
+write the plot. On PTB-XL the split is PTB-XL's own: folds 1-8 train, fold 9
+validates the pre-training run, and the probes are scored on folds 9-10. Without the sample data it says so and uses a synthetic
 cohort instead.
 """
 
@@ -16,6 +16,7 @@ import pandas as pd
 
 from pclr_keras.data import TensorizedECGs
 from pclr_keras.experiment import PTBXL_TARGETS, run_experiment
+from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS
 from pclr_keras.models import build_encoder
 from pclr_keras.synthetic import write_cohort
 from pclr_keras.tensorize import read_manifest, tensorize
@@ -27,7 +28,7 @@ RELEASED_WEIGHTS = Path(__file__).resolve().parents[1] / "model_zoo" / "PCLR" / 
 
 
 def _tensorize_sample(data, out, limit):
-    """PTB-XL sample -> tensors (test = folds 9-10), or a synthetic cohort."""
+    """PTB-XL sample -> tensors, or a synthetic cohort; with the train, validation and test queries."""
     manifest = Path(data) / "manifest.csv"
     if manifest.exists():
         table = pd.read_csv(manifest)
@@ -38,16 +39,18 @@ def _tensorize_sample(data, out, limit):
             table[table.patient_id.isin(keep)].to_csv(manifest, index=False)
         inputs, excluded = read_manifest(manifest, path_column="path_lr",
                                          path_root=Path(data).parent, drop_if="in_v1_0_3 == False")
-        source, train, test = f"PTB-XL sample in {data}", "strat_fold <= 8", "strat_fold >= 9"
+        source, train, validation, test = (f"PTB-XL sample in {data}", TRAIN_FOLDS,
+                                           SELECTION_FOLD, "strat_fold >= 9")
     else:
         print(f"No PTB-XL sample at {data}: using a SYNTHETIC cohort instead "
               "(generated ECGs, not real data; numbers show the pipeline, not PCLR's value).")
         manifest = write_cohort(out / "synthetic_records", patients=limit or 160, seed=0)
         _add_split(manifest)
         inputs, excluded = read_manifest(manifest)
-        source, train, test = "synthetic cohort", "split == 'train'", "split == 'test'"
+        source, train, validation, test = ("synthetic cohort", "split == 'train'",
+                                           "split == 'test'", "split == 'test'")
     summary = tensorize(inputs, out / "tensors", planned_errors=excluded)
-    return source, summary, train, test
+    return source, summary, train, validation, test
 
 
 def _add_split(manifest):
@@ -64,16 +67,17 @@ def run_demo(data, out, *, steps=150, batch_size=32, limit=0, label_counts=(50, 
     """Runs the demo into `out`; returns the probe summary."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    source, summary, train_query, test_query = _tensorize_sample(data, out, limit)
+    source, summary, train_query, validation_query, test_query = _tensorize_sample(
+        data, out, limit)
     print(f"\n[1/3] tensorized the {source}: {summary['tensorized']} ECGs, "
           f"{summary['patients']} patients ({summary['patients_with_2_or_more_ecgs']} with >= 2)")
 
     train = TensorizedECGs(out / "tensors", label_filter=train_query)
-    held_out = TensorizedECGs(out / "tensors", label_filter=test_query)
-    batch_size = min(batch_size, len(train.pair_patients), len(held_out.pair_patients))
+    validation = TensorizedECGs(out / "tensors", label_filter=validation_query)
+    batch_size = min(batch_size, len(train.pair_patients), len(validation.pair_patients))
     config = PretrainConfig(batch_size=batch_size, steps=steps, learning_rate=3e-3,
                             steps_per_loop=10, encoder=DEMO_ENCODER)
-    result = Pretrainer(config, train, out / "pretraining", validation=held_out).fit()
+    result = Pretrainer(config, train, out / "pretraining", validation=validation).fit()
     before, after = result["validation"][0], result["validation"][-1]
     print(f"[2/3] pre-trained a demo-size encoder for {steps} steps of {batch_size} patient "
           f"pairs: held-out loss {before['loss']:.2f} -> {after['loss']:.2f}, pair accuracy "

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from pclr_keras.artifacts import encoder_only
+from pclr_keras.folds import guard_selection
 
 TASKS = ("binary", "continuous")
 
@@ -78,18 +79,29 @@ def task_dataset(ecgs, targets, batch_size, shuffle, seed=0):
     positions, arrays = _targets_array(ecgs, targets)
     if len(positions) == 0:
         raise ValueError(f"No ECG in {ecgs.path} has all of {list(targets)}.")
+    return ecg_dataset(ecgs, positions, arrays, batch_size, shuffle, seed)
+
+
+def ecg_dataset(ecgs, positions, labels, batch_size, shuffle, seed=0):
+    """(ECG, label) batches of rows `positions` of tensorized ECGs, for `model.fit`.
+
+    Args:
+        ecgs: `TensorizedECGs`.
+        positions: int array, rows of `ecgs.labels`.
+        labels: array, or dict of arrays, with one row per position.
+    """
     shape = ecgs.input_shape
-    dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(positions)), arrays))
+    dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(positions)), labels))
     if shuffle:
         dataset = dataset.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
 
     def read(index):
         return ecgs.read_ecgs(positions[index]).astype(np.float32)
 
-    def load(index, labels):
+    def load(index, batch_labels):
         x = tf.numpy_function(read, [index], tf.float32)
         x.set_shape((None, *shape))
-        return x, labels
+        return x, batch_labels
 
     return dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE) \
         .prefetch(tf.data.AUTOTUNE)
@@ -104,7 +116,7 @@ def _compile(model, targets, learning_rate):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
 
 
-def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1):
+def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_test_fold=False):
     """Trains a task model frozen, then unfrozen, and saves it.
 
     Args:
@@ -114,14 +126,20 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1):
         config: `FinetuneConfig`.
         out_dir: str or Path. Gets `task_model.keras`, `task_model.h5` and
             `history.json`.
-        validation: `TensorizedECGs` to report on after each epoch, or None.
+        validation: `TensorizedECGs` to report on after each epoch, or None;
+            PTB-XL's test fold is refused there (`pclr_keras.folds`).
         verbose: passed to `model.fit`.
+        allow_test_fold: bool. Warn instead of refusing fold-10 ECGs in
+            `validation`.
 
     Returns:
         (model, history dict: phase -> Keras history).
     """
     import json
 
+    if validation is not None:
+        guard_selection(validation.labels, "The validation set (--val-filter)",
+                        allow_test_fold=allow_test_fold)
     keras.utils.set_random_seed(config.seed)
     encoder = encoder_only(encoder)
     model = build_task_model(encoder, config.targets)

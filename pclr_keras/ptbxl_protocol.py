@@ -26,6 +26,8 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from pclr_keras.folds import SELECTION_FOLD_NUMBER, TEST_FOLD_NUMBER
+
 LABEL_SETS = ("superdiagnostic", "all")
 FRACTIONS = (0.01, 0.1, 1.0)
 C_GRID = (0.001, 0.01, 0.1, 1.0)
@@ -56,6 +58,8 @@ def statement_labels(scp_codes, statements, label_set):
 def macro_auroc(y, scores):
     """Mean AUROC over the labels with both classes in `y` (and how many there were)."""
     usable = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    if not usable:
+        return float("nan"), 0
     return float(np.mean([roc_auc_score(y[:, j], scores[:, j]) for j in usable])), len(usable)
 
 
@@ -110,13 +114,29 @@ def fit_scores(train_x, train_y, eval_xs, c_grid):
         yield C, scores
 
 
+def training_subset(train_rows, fraction, seed):
+    """A seeded random `fraction` (at least 2) of `train_rows`, sorted.
+
+    One seed draws one order, so the subsets of one seed are nested: its 1 %
+    lies inside its 10 %.
+    """
+    order = np.random.default_rng(seed).permutation(np.asarray(train_rows))
+    return np.sort(order[:max(2, int(round(fraction * len(order))))])
+
+
 def bootstrap_interval(y, scores, n_boot=200, seed=0):
-    """95 % percentile interval of the macro AUROC over test ECGs resampled."""
+    """95 % percentile interval of the macro AUROC over test ECGs resampled.
+
+    A resample in which no label has both classes has no AUROC and is
+    skipped (it happens only on very small test sets).
+    """
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_boot):
         rows = rng.integers(0, len(y), len(y))
-        values.append(macro_auroc(y[rows], scores[rows])[0])
+        auroc, usable = macro_auroc(y[rows], scores[rows])
+        if usable:
+            values.append(auroc)
     return tuple(np.percentile(values, [2.5, 97.5]))
 
 
@@ -140,14 +160,12 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
     labels = np.asarray(labels)
     keep = labels.sum(axis=1) > 0
     features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
-    train, val, test = folds <= 8, folds == 9, folds == 10
+    train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
     scaler = StandardScaler().fit(features[train])
     x = scaler.transform(features).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(np.flatnonzero(train))
     rows = []
     for fraction in fractions:
-        subset = np.sort(order[:max(2, int(round(fraction * len(order))))])
+        subset = training_subset(np.flatnonzero(train), fraction, seed)
         best = None  # (C, fold-9 macro AUROC, fold-10 scores): fold 10 only rides along
         for C, (val_scores, test_scores) in fit_scores(x[subset], labels[subset],
                                                        [x[val], x[test]], c_grid):

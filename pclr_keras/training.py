@@ -33,6 +33,7 @@ from pclr_keras.data import (
     pretraining_dataset,
     steps_per_epoch,
 )
+from pclr_keras.folds import guard_selection
 from pclr_keras.losses import TEMPERATURE, nt_xent, pair_accuracy
 from pclr_keras.models import (
     build_autoencoder,
@@ -162,10 +163,18 @@ class Pretrainer:
             `history.json` and the exported encoder go here. A folder with
             checkpoints is resumed.
         strategy: a `tf.distribute.Strategy`; default: the current one.
-        validation: `TensorizedECGs` of held-out patients, or None.
+        validation: `TensorizedECGs` of held-out patients, or None. Its
+            metrics are what a user chooses checkpoints and recipes by, so
+            PTB-XL's test fold is refused there (`pclr_keras.folds`).
+        allow_test_fold: bool. Warn instead of refusing fold-10 ECGs in
+            `validation`.
     """
 
-    def __init__(self, config, ecgs, out_dir, strategy=None, validation=None):
+    def __init__(self, config, ecgs, out_dir, strategy=None, validation=None,
+                 allow_test_fold=False):
+        if validation is not None:
+            guard_selection(validation.labels, "The validation set (--val-filter)",
+                            allow_test_fold=allow_test_fold)
         self.config = config
         self.ecgs = ecgs
         self.validation = validation
