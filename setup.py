@@ -1,17 +1,25 @@
 """pclr-keras: Patient Contrastive Learning of Representations for ECGs, in Keras 3."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
+# One version: pclr_keras/__init__.py's, read as text (no TensorFlow at build time).
+VERSION = re.search(r'^__version__ = "([^"]+)"',
+                    Path(__file__).with_name("pclr_keras").joinpath("__init__.py")
+                    .read_text(encoding="utf-8"), re.M).group(1)
+
 setup(
     name="pclr-keras",
-    version="0.1.0",
+    version=VERSION,
     description="PCLR ECG representations (Diamant et al. 2022) in TensorFlow / Keras 3",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["pclr_keras", "pclr_keras.*"]),
+    # The packaged presets (KerasHub layout) and the model cards of all presets.
+    package_data={"pclr_keras": ["weights/*/*.json", "weights/*/*.h5", "weights/*/*.md"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<3",  # Keras 3 is tf.keras from 2.16 on
@@ -39,7 +47,11 @@ setup(
             "nbclient",
             "nbformat",
             "ipykernel",
+            "build",  # CI builds the wheel and sdist and installs the wheel alone
+            "huggingface_hub>=0.20",  # the hf:// tests (the [hub] extra)
         ],
+        # `load_encoder("hf://org/name")`: presets on the Hugging Face Hub
+        "hub": ["huggingface_hub>=0.20"],
         # `--runner beam`: the Beam pipelines in pclr_keras.pipelines
         "beam": ["apache-beam>=2.60"],
     },

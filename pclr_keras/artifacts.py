@@ -5,13 +5,19 @@
 objects) and a versioned TF Serving SavedModel `NAME/VERSION/` whose
 `serving_default` signature maps a preprocessed `ecg` to `embed` and whose
 `embed_raw` signature maps a raw `ecg` in mV and its rate `fs` to `embed`
-(see `pclr_keras.serving`), with a TF Serving warm-up file. Every file is written
-into a temporary folder beside its target and moved into place, so a killed
-export never leaves a half-written artifact under the final name.
+(see `pclr_keras.serving`), with a TF Serving warm-up file. `save_preset`
+writes a preset folder in KerasHub's layout (`config.json`, `metadata.json`,
+`model.weights.h5`, a `README.md` model card), the form presets ship in and
+the Hugging Face Hub holds. Every file is written into a temporary folder
+beside its target and moved into place, so a killed export never leaves a
+half-written artifact under the final name. `load_encoder` reads all of
+these, ml4h's files, and presets by name (`pclr_keras.presets`).
 """
 
 import contextlib
 import dataclasses
+import datetime
+import json
 import logging
 import os
 import shutil
@@ -22,13 +28,19 @@ import h5py
 import keras
 import tensorflow as tf
 
+from pclr_keras import __version__
+from pclr_keras.downloads import file_digest
 from pclr_keras.graph_preprocess import preprocess_raw
+from pclr_keras.presets import resolve_model
 from pclr_keras.serving import RAW_SIGNATURE, SERVING_SIGNATURE, write_warmup_file
 from pclr_keras.upstream import load_upstream
 from pclr_keras.variants import VARIANTS, variant_for_input_shape
 
 FORMATS = ("h5", "keras", "savedmodel", "tflite")
 DEFAULT_FORMATS = ("h5", "keras", "savedmodel")
+# A preset folder, as KerasHub lays one out.
+PRESET_CONFIG, PRESET_METADATA, PRESET_WEIGHTS, PRESET_CARD = (
+    "config.json", "metadata.json", "model.weights.h5", "README.md")
 
 
 def encoder_only(model):
@@ -183,6 +195,78 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
     return written
 
 
+def save_preset(encoder, folder, metadata=None, model_card=None):
+    """Writes `encoder` as a preset folder that `load_encoder(folder)` reads back.
+
+    KerasHub's layout: `config.json` (the model's Keras config),
+    `model.weights.h5`, `metadata.json` (versions, shapes, parameter count,
+    date, the weights' SHA-256, checked on load) and, if given, `README.md`.
+    Publish one with `huggingface_hub.upload_folder(folder_path=folder,
+    repo_id="org/name")`; it then loads as `load_encoder("hf://org/name")`.
+
+    Args:
+        encoder: a Keras encoder, or a model with an `embed` layer (the head
+            is dropped).
+        folder: str or Path. The preset folder (replaced if it exists).
+        metadata: dict. More entries for `metadata.json` (e.g. the preset's
+            name, version, training data, licences).
+        model_card: str. Markdown written as `README.md`.
+
+    Returns:
+        The folder's Path.
+    """
+    encoder = encoder_only(encoder)
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.") as tmp:
+        staged = Path(tmp) / folder.name
+        staged.mkdir()
+        config = keras.saving.serialize_keras_object(encoder)
+        (staged / PRESET_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        encoder.save_weights(staged / PRESET_WEIGHTS)
+        facts = {
+            "keras_version": keras.__version__,
+            "pclr_keras_version": __version__,
+            "parameter_count": encoder.count_params(),
+            "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
+            "input_shape": list(encoder.input.shape),
+            "output_shape": list(encoder.output.shape),
+            "weights_sha256": file_digest(staged / PRESET_WEIGHTS, "sha256"),
+            **(metadata or {}),
+        }
+        (staged / PRESET_METADATA).write_text(json.dumps(facts, indent=2) + "\n")
+        if model_card is not None:
+            (staged / PRESET_CARD).write_text(model_card)
+        if folder.exists():
+            _replace(staged, folder)
+        else:
+            os.replace(staged, folder)
+    return folder
+
+
+def is_preset_folder(path):
+    """Whether `path` is a folder `save_preset` wrote (or KerasHub's layout)."""
+    path = Path(path)
+    return (path / PRESET_CONFIG).is_file() and (path / PRESET_WEIGHTS).is_file()
+
+
+def _load_preset_folder(folder):
+    """Builds the model from `config.json` (safe mode) and loads its weights, checked."""
+    metadata_file = folder / PRESET_METADATA
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+    expected = metadata.get("weights_sha256")
+    if expected:
+        got = file_digest(folder / PRESET_WEIGHTS, "sha256")
+        if got != expected:
+            raise ValueError(
+                f"{folder / PRESET_WEIGHTS}: SHA-256 {got}, but {PRESET_METADATA} says "
+                f"{expected}; the weights file is damaged or was replaced.")
+    config = json.loads((folder / PRESET_CONFIG).read_text())
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    model.load_weights(folder / PRESET_WEIGHTS)
+    return encoder_only(model)
+
+
 def _is_keras3_h5(path):
     with h5py.File(path, "r") as f:
         version = f.attrs.get("keras_version", "")
@@ -190,17 +274,29 @@ def _is_keras3_h5(path):
     return version.startswith("3.")
 
 
-def load_encoder(path):
-    """Loads any PCLR encoder artifact as a Keras 3 model ending at `embed`.
+def load_encoder(path, sha256=None):
+    """Loads any PCLR encoder artifact, or a preset by name, as a Keras 3 model ending at `embed`.
 
-    Accepts our `.keras` and `.h5` files (with or without a head) and ml4h's
-    released Keras 2 `.h5` files and SavedModel folders (see
+    Accepts a preset name (`pclr-ptbxl`, `pclr-ml4h`, ...; `pclr presets`
+    lists them), `https://...` and `hf://org/name[@revision]` addresses
+    (see `pclr_keras.presets.resolve_model`), preset folders
+    (`save_preset`), our `.keras` and `.h5` files (with or without a head)
+    and ml4h's released Keras 2 `.h5` files and SavedModel folders (see
     `load_upstream`). Our TF Serving export is for `tf.saved_model.load` and
     TF Serving; Keras reads the `.keras` or `.h5` written beside it.
+
+    Args:
+        path: str or Path. Any of the above.
+        sha256: str. The expected SHA-256 of an `https://` download.
+
+    Examples:
+        >>> encoder = load_encoder("pclr-ptbxl")    # shipped with the package
+        >>> encoder.output.shape
+        (None, 320)
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No model at {path}.")
+    path = resolve_model(path, sha256=sha256)
+    if is_preset_folder(path):
+        return _load_preset_folder(path)
     if path.suffix == ".keras":
         return encoder_only(keras.saving.load_model(path, compile=False, safe_mode=True))
     if path.is_dir() and (path / "fingerprint.pb").exists() \

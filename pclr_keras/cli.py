@@ -15,8 +15,9 @@ def _load_or_build_encoder(weights, variant, untrained):
         return load_encoder(weights)
     if not untrained:
         raise SystemExit(
-            "pclr: give --weights PATH (a .h5/.keras of ours, or ml4h's PCLR.h5 or "
-            "SavedModel folder), or --untrained to use randomly initialised weights.")
+            "pclr: give --weights PATH or a preset name (`pclr presets`; a .h5/.keras of "
+            "ours, or ml4h's PCLR.h5 or SavedModel folder), or --untrained to use randomly "
+            "initialised weights.")
     return build_encoder(variant)
 
 
@@ -28,6 +29,28 @@ def run_export(args):
                              formats=args.formats.split(","), version=args.version)
     for fmt, path in written.items():
         print(f"{fmt:<11} {path}")
+
+
+def run_presets(args):
+    from pclr_keras.presets import describe_preset, preset_table
+
+    if args.name:
+        try:
+            print(describe_preset(args.name))
+        except KeyError as error:
+            raise SystemExit(f"pclr presets: {error.args[0]}") from None
+        return
+    print(preset_table())
+    print("\nLoad one with pclr_keras.load_encoder(NAME) or --model/--weights NAME; "
+          "`pclr presets NAME` shows its licences, hashes and model card.")
+
+
+def _add_presets(commands):
+    """`pclr presets` and its argument."""
+    presets = commands.add_parser(
+        "presets", help="list the named weights (load_encoder(NAME), --model NAME)")
+    presets.add_argument("name", nargs="?", help="show everything about one preset")
+    presets.set_defaults(run=run_presets)
 
 
 def _add_export(commands):
@@ -524,10 +547,13 @@ def _add_allow_test_fold(parser):
 
 
 def build_parser():
+    from pclr_keras import __version__
+
     parser = argparse.ArgumentParser(
         prog="pclr", description="PCLR ECG representations in Keras 3.")
+    parser.add_argument("--version", action="version", version=f"pclr-keras {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_export, _add_tensorize, _add_pretrain, _add_finetune, _add_datasets,
+    for add in (_add_presets, _add_export, _add_tensorize, _add_pretrain, _add_finetune, _add_datasets,
                 _add_embed, _add_probe, _add_experiment, _add_demo):
         add(commands)
     return parser

@@ -26,30 +26,17 @@ import json
 import os
 import re
 import shutil
-import time
 import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from pclr_keras import __version__
-
-USER_AGENT = f"pclr-keras/{__version__} (+urllib)"
-CHUNK_BYTES = 1 << 20
+from pclr_keras.downloads import CHUNK_BYTES, DownloadError, fetch_file, open_url
 _SHA256_LINE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$")
 
 
 class DatasetError(Exception):
     """A data set cannot be fetched at all: unknown name, checksum list missing, network down."""
-
-
-class _Retryable(Exception):
-    """A transfer that stopped early; its `.part` is kept and continued."""
-
-
-class _Fatal(Exception):
-    """A file that cannot be fetched (HTTP 4xx, unsafe path): no retry."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,14 +182,9 @@ DATASETS = {
 
 # --------------------------------------------------------------------------- checksums
 
-def _get(url, timeout, headers=None):
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **(headers or {})})
-    return urllib.request.urlopen(request, timeout=timeout)
-
-
 def _read_checksum_list(url, timeout, what):
     try:
-        with _get(url, timeout) as response:
+        with open_url(url, timeout) as response:
             return response.read()
     except urllib.error.HTTPError as error:
         raise DatasetError(f"{what}: checksum list {url} could not be fetched: HTTP "
@@ -243,92 +225,13 @@ def parse_zenodo_record(text):
 
 # --------------------------------------------------------------------------- downloads
 
-def _file_digest(path, algorithm):
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _local_path(folder, relative):
     """`folder/relative`, refusing absolute paths and `..` (the list comes from a server)."""
     parts = PurePosixPath(relative).parts
     if (not parts or relative.startswith("/") or "\\" in relative
             or any(p in ("", ".", "..") for p in parts)):
-        raise _Fatal(f"unsafe path {relative!r} in the checksum list, not written")
+        raise DownloadError(f"unsafe path {relative!r} in the checksum list, not written")
     return folder.joinpath(*parts)
-
-
-def _transfer(url, part, timeout):
-    """Appends the rest of `url` to `part` (resuming with Range); returns (bytes, resumed)."""
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        response = _get(url, timeout, headers)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and offset:
-            return 0, True  # nothing left to send: the part may be whole; the checksum decides
-        if 400 <= error.code < 500:
-            raise _Fatal(f"HTTP {error.code} {error.reason}") from error
-        raise _Retryable(f"HTTP {error.code} {error.reason}") from error
-    with response:
-        total = None
-        if response.status == 206:
-            match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", response.headers.get("Content-Range", ""))
-            if not match or int(match.group(1)) != offset:
-                part.unlink(missing_ok=True)
-                raise _Retryable("server sent a range that does not continue the partial file")
-            total = None if match.group(2) == "*" else int(match.group(2))
-            mode, resumed = "ab", True
-        else:  # 200: the whole file, whether or not a range was asked for
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            mode, resumed = "wb", False
-        written = 0
-        with open(part, mode) as f:
-            while True:
-                block = response.read(CHUNK_BYTES)
-                if not block:
-                    break
-                f.write(block)
-                written += len(block)
-    if total is not None and part.stat().st_size < total:
-        raise _Retryable(f"connection closed after {part.stat().st_size} of {total} bytes")
-    return written, resumed
-
-
-def _fetch_file(url, dest, checksum, *, retries, timeout, pause=0.2):
-    """Gets one file to `dest`, checked; returns a result dict, or raises _Fatal with a reason."""
-    algorithm, expected = checksum
-    if dest.is_file():
-        if _file_digest(dest, algorithm) == expected:
-            return {"status": "present", "bytes": 0, "resumed": False}
-        dest.unlink()  # stale or damaged: fetched again below
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    result = {"status": "downloaded", "bytes": 0, "resumed": False}
-    problem = "no attempt made"
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(pause * attempt)
-        try:
-            written, resumed = _transfer(url, part, timeout)
-        except _Retryable as error:
-            problem = str(error)
-            continue
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            problem = f"network failure: {getattr(error, 'reason', error)}"
-            continue  # the part is kept and continued
-        result["bytes"] += written
-        result["resumed"] |= resumed
-        if part.is_file() and _file_digest(part, algorithm) == expected:
-            os.replace(part, dest)
-            return result
-        got = _file_digest(part, algorithm) if part.is_file() else "nothing"
-        part.unlink(missing_ok=True)  # never keep a file that does not match
-        problem = f"{algorithm} mismatch: expected {expected}, got {got}"
-    raise _Fatal(f"{problem} (after {retries + 1} attempts)")
 
 
 def _extract(archive, folder):
@@ -410,9 +313,9 @@ def _download(selected, listed, base, folder, summary, *, name, workers, retries
     def one(path):
         url = base + urllib.parse.quote(path)
         try:
-            result = _fetch_file(url, _local_path(folder, path), listed[path],
-                                 retries=retries, timeout=timeout)
-        except _Fatal as error:
+            result = fetch_file(url, _local_path(folder, path), listed[path],
+                                retries=retries, timeout=timeout)
+        except DownloadError as error:
             return path, url, None, str(error)
         return path, url, result, None
 
@@ -437,7 +340,7 @@ def _extract_archives(selected, base, folder, summary):
             archive = _local_path(folder, path)
             try:
                 summary["extracted"] += _extract(archive, archive.parent)
-            except (zipfile.BadZipFile, OSError, _Fatal) as error:
+            except (zipfile.BadZipFile, OSError, DownloadError) as error:
                 summary["failures"].append({"path": path, "url": base + path,
                                             "error": f"cannot unzip: {error}"})
 

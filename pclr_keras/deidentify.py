@@ -34,7 +34,7 @@ import hashlib
 import hmac
 import os
 import re
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePosixPath
 
 MODES = ("remove", "pseudonymize", "keep")
 MIN_KEY_BYTES = 32

@@ -14,7 +14,6 @@ batches an uninterrupted run would have read.
 """
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from pclr_keras.models import (
     build_pretraining_model,
     build_ribeiro_classifier,
 )
+from pclr_keras.presets import resolve_model, weights_sha256
 
 CONTRASTIVE = ("pclr", "simclr", "clocs")
 OBJECTIVES = CONTRASTIVE + ("autoencoder", "supervised")
@@ -84,7 +84,8 @@ class PretrainConfig:
         mixed_precision: bool. float16 compute, float32 weights.
         jit_compile: bool. Compile the step with XLA.
         encoder: dict. Overrides for `build_encoder` (e.g. narrow test models).
-        init_weights: str. An encoder file (`.h5`, `.keras`, ml4h's) whose
+        init_weights: str. An encoder file (`.h5`, `.keras`, ml4h's) or a
+            preset name (`pclr-ptbxl`, `pclr-ml4h`; `pclr presets`) whose
             weights start the run instead of random ones: continued
             pre-training, e.g. of released weights on a hospital's own ECGs.
             The projection head still starts from random weights; a resumed
@@ -132,14 +133,6 @@ def build_training_model(config, distributed):
     else:
         model = build_ribeiro_classifier(config.variant, targets=config.targets, **encoder_kwargs)
     return model, keras.Model(model.input, model.get_layer("embed").output)
-
-
-def _file_sha256(path):
-    """SHA-256 of a file, or None for a folder (e.g. ml4h's SavedModel)."""
-    if not Path(path).is_file():
-        return None
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _chief_and_worker(strategy):
@@ -202,7 +195,7 @@ class Pretrainer:
         self._init_weights_sha256 = None
         if config.init_weights and self.manager.latest_checkpoint is None:
             self._load_init_weights(config.init_weights)
-            self._init_weights_sha256 = _file_sha256(config.init_weights)
+            self._init_weights_sha256 = weights_sha256(resolve_model(config.init_weights))
         elif config.init_weights:
             self._init_weights_sha256 = self._load_json("config.json").get("init_weights_sha256")
 

@@ -1,8 +1,10 @@
 """ml4h's `get_representations` API on top of `pclr_keras`.
 
-`get_representations(ecgs, model_name)` loads the weights file of that name
-from the working folder or from this folder: ml4h's released files (Keras 2,
-read through `pclr_keras.load_upstream`) and ours (`pclr export`) both work.
+`get_representations(ecgs, model_name)` loads the weights file of ml4h's
+name (`MODEL_FILES`) from the working folder or from this folder: ml4h's
+released files (Keras 2, read through `pclr_keras.load_upstream`) and ours
+(`pclr export`) both work. Any other name is what `pclr_keras.load_encoder`
+takes: a preset (`pclr-ptbxl`, `pclr-ml4h`; `pclr presets`) or a path.
 """
 
 from pathlib import Path
@@ -21,9 +23,9 @@ MODEL_FILES = {
 
 
 def get_model(model_name="pclr"):
-    """Loads the PCLR encoder `model_name` (see `MODEL_FILES`), ending at `embed`."""
+    """Loads the PCLR encoder `model_name` (see `MODEL_FILES`, or a preset), ending at `embed`."""
     if model_name not in MODEL_FILES:
-        raise ValueError(f"Unknown model {model_name!r}; choose one of {sorted(MODEL_FILES)}.")
+        return load_encoder(model_name)
     file_name = MODEL_FILES[model_name]
     places = [Path.cwd() / file_name, Path(__file__).resolve().parent / file_name]
     for place in places:
@@ -33,7 +35,8 @@ def get_model(model_name="pclr"):
         f"No weights file {file_name} for model {model_name!r}; looked in "
         f"{', '.join(str(p.parent) for p in places)}. Put one there: ml4h's released "
         f"{file_name} (in an ml4h clone: git lfs pull --include model_zoo/PCLR/{file_name}) "
-        "or one written by `pclr export`.")
+        "or one written by `pclr export`; or name a preset, e.g. get_representations(ecgs, "
+        "'pclr-ml4h') for ml4h's weights, downloaded and checked.")
 
 
 def get_representations(ecgs, model_name="pclr"):
