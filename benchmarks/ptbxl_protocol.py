@@ -23,7 +23,8 @@ import pandas as pd
 
 from pclr_keras.evaluate import feature_columns, load_representation
 from pclr_keras.experiment import representation_tables
-from pclr_keras.ptbxl_protocol import FRACTIONS, LABEL_SETS, linear_evaluation, statement_labels
+from pclr_keras.ptbxl_protocol import (FRACTIONS, LABEL_SETS, linear_evaluation,
+                                      ptbxl_subgroups, statement_labels)
 
 # Strodthoff et al., "Deep Learning for ECG Analysis: Benchmarks and Insights
 # from PTB-XL", IEEE JBHI 25(5), 2021 (leaderboard of
@@ -47,6 +48,8 @@ def main():
     parser.add_argument("--label-sets", default=",".join(LABEL_SETS))
     parser.add_argument("--fractions", default=",".join(str(f) for f in FRACTIONS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subgroups", action="store_true",
+                        help="also score fold 10 by sex and by age band (<40, 40-65, >65)")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -63,14 +66,17 @@ def main():
         features = representation.loc[rows.ecg_id, feature_columns(representation)].to_numpy()
         for label_set in args.label_sets.split(","):
             y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
-            result = linear_evaluation(features, y, rows.strat_fold.to_numpy(),
-                                       fractions=fractions, seed=args.seed)
+            result = linear_evaluation(
+                features, y, rows.strat_fold.to_numpy(), fractions=fractions, seed=args.seed,
+                subgroups=ptbxl_subgroups(rows) if args.subgroups else None)
             results.append(result.assign(representation=name, label_set=label_set,
                                          labels=y.shape[1]))
             print(f"{name}, {label_set}: " + ", ".join(
-                f"{r.fraction:g}: {r.test_auroc:.3f}" for r in result.itertuples()), flush=True)
-    table = pd.concat(results, ignore_index=True)
-    table.to_csv(out / "ptbxl_protocol.csv", index=False)
+                f"{r.fraction:g}: {r.test_auroc:.3f}"
+                for r in result[result.subgroup == "all"].itertuples()), flush=True)
+    everything = pd.concat(results, ignore_index=True)
+    everything.to_csv(out / "ptbxl_protocol.csv", index=False)
+    table = everything[everything.subgroup == "all"]
 
     print(f"\nPTB-XL, 100 Hz, folds 1-8 / 9 / 10; macro AUROC on fold 10 [95 % bootstrap]; "
           f"linear evaluation of frozen representations")
@@ -89,6 +95,21 @@ def main():
         for name, value in PUBLISHED[label_set]:
             print(f"| {name} (published) | " + " | ".join(
                 "—" if f < 1 else f"{value:.3f}" for f in sorted(fractions)) + " |")
+    if args.subgroups:
+        print_subgroups(everything[everything.subgroup != "all"], fractions)
+
+
+def print_subgroups(table, fractions):
+    """Fold-10 macro AUROC within each subgroup, one table per label set."""
+    for label_set, part in table.groupby("label_set", sort=False):
+        print(f"\n{label_set} by subgroup, fold 10 [95 % bootstrap]\n")
+        print("| representation | subgroup | fold-10 ECGs | "
+              + " | ".join(f"{f:g}" for f in fractions) + " |")
+        print("|---|---|---|" + "---|" * len(fractions))
+        for (name, subgroup), rows in part.groupby(["representation", "subgroup"], sort=False):
+            print(f"| {name} | {subgroup} | {rows.test_ecgs.iloc[0]} | " + " | ".join(
+                f"{r.test_auroc:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+                for r in rows.sort_values("fraction").itertuples()) + " |")
 
 
 if __name__ == "__main__":

@@ -140,8 +140,21 @@ def bootstrap_interval(y, scores, n_boot=200, seed=0):
     return tuple(np.percentile(values, [2.5, 97.5]))
 
 
+def age_band(age):
+    """PTB-XL's age in the card's bands: "<40", "40-65", ">65" (PTB-XL writes 300 for 90+)."""
+    if pd.isna(age):
+        return None
+    return "<40" if age < 40 else "40-65" if age <= 65 else ">65"
+
+
+def ptbxl_subgroups(labels):
+    """Subgroup labels of PTB-XL rows for `linear_evaluation`: sex and age band."""
+    sex = labels["sex"].map({0: "male", 1: "female"})  # PTB-XL: 0 male, 1 female
+    return {"sex": sex.to_numpy(object), "age": labels["age"].map(age_band).to_numpy(object)}
+
+
 def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
-                      n_boot=200):
+                      n_boot=200, subgroups=None):
     """Macro AUROC on fold 10 of a linear model on `features`, per training fraction.
 
     Args:
@@ -152,14 +165,19 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
             seeded random subset each.
         c_grid: inverse regularisation strengths tried; the best on fold 9
             (macro AUROC) is refitted and scored on fold 10.
+        subgroups: optional dict name -> array (n,) of group values (None
+            for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
+            fold-10 scores are also scored within each group.
 
     Returns:
-        DataFrame, one row per fraction: train_ecgs, C, val_auroc, test_auroc,
-        its 95 % interval (ci_low, ci_high) and test_labels scored.
+        DataFrame, one row per fraction and subgroup ("all" first):
+        train_ecgs, C, val_auroc, test_ecgs, test_auroc, its 95 % interval
+        (ci_low, ci_high) and test_labels scored.
     """
     labels = np.asarray(labels)
     keep = labels.sum(axis=1) > 0
     features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
+    groups = {name: np.asarray(values, object)[keep] for name, values in (subgroups or {}).items()}
     train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
     scaler = StandardScaler().fit(features[train])
     x = scaler.transform(features).astype(np.float64)
@@ -172,10 +190,15 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
             score = macro_auroc(labels[val], val_scores)[0]
             if best is None or score > best[1]:
                 best = (C, score, test_scores)
-        test_scores = best[2]
-        auroc, n_labels = macro_auroc(labels[test], test_scores)
-        low, high = bootstrap_interval(labels[test], test_scores, n_boot, seed)
-        rows.append(dict(fraction=fraction, train_ecgs=len(subset), C=best[0],
-                         val_auroc=best[1], test_auroc=auroc, ci_low=low, ci_high=high,
-                         test_labels=n_labels))
+        chosen = dict(fraction=fraction, train_ecgs=len(subset), C=best[0], val_auroc=best[1])
+        within = {"all": np.ones(test.sum(), bool)}
+        within.update({f"{name}={value}": values[test] == value
+                       for name, values in groups.items()
+                       for value in sorted({v for v in values[test] if v is not None})})
+        for subgroup, rows_in in within.items():
+            y, scores = labels[test][rows_in], best[2][rows_in]
+            auroc, n_labels = macro_auroc(y, scores)
+            low, high = bootstrap_interval(y, scores, n_boot, seed)
+            rows.append(dict(chosen, subgroup=subgroup, test_ecgs=int(rows_in.sum()),
+                             test_auroc=auroc, ci_low=low, ci_high=high, test_labels=n_labels))
     return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import require_shared
 from pclr_keras.ptbxl_protocol import (fit_logistic, linear_evaluation, macro_auroc,
-                                       statement_labels)
+                                       ptbxl_subgroups, statement_labels)
 
 STATEMENTS = pd.DataFrame(
     {"diagnostic": [1, 1, 1, np.nan, np.nan], "diagnostic_class": ["NORM", "MI", "MI", None, None]},
@@ -104,3 +104,27 @@ def test_joint_fit_equals_scikit_learn_per_label():
         reference = LogisticRegression(C=0.1, tol=1e-8, max_iter=5000).fit(x, y[:, j])
         np.testing.assert_allclose(w[:, j], reference.coef_[0], atol=1e-4)
         np.testing.assert_allclose(b[j], reference.intercept_[0], atol=1e-4)
+
+
+def test_subgroups_score_the_chosen_model_within_each_group(cohort):
+    features, signal, _, folds = cohort
+    sex = np.where(np.arange(len(folds)) % 3 == 0, "female", "male").astype(object)
+    sex[:10] = None  # unknown: in no subgroup
+    result = linear_evaluation(features, signal, folds, fractions=(1.0,), n_boot=10,
+                               subgroups={"sex": sex}).set_index("subgroup")
+    overall = linear_evaluation(features, signal, folds, fractions=(1.0,), n_boot=10).iloc[0]
+    assert list(result.index) == ["all", "sex=female", "sex=male"]
+    assert result.loc["all", "test_auroc"] == overall.test_auroc
+    assert len(set(result.C)) == 1  # one model, chosen once, scored within each group
+    test = folds == 10
+    female = test & (sex == "female")
+    assert result.loc["sex=female", "test_ecgs"] == female.sum()
+    scores = result.loc["sex=female", "test_auroc"]
+    assert scores > 0.85 and scores != result.loc["sex=male", "test_auroc"]
+
+
+def test_ptbxl_subgroups_band_ages_and_name_sexes():
+    labels = pd.DataFrame({"sex": [0, 1, 1, 0], "age": [39, 40, 66, 300]})
+    groups = ptbxl_subgroups(labels)
+    assert groups["sex"].tolist() == ["male", "female", "female", "male"]
+    assert groups["age"].tolist() == ["<40", "40-65", ">65", ">65"]
