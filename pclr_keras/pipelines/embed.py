@@ -141,8 +141,8 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
         n=beam.pvalue.AsSingleton(parts))
     keyed_errors = ecgs[ERRORS] | "ErrorPart" >> beam.Map(
         lambda error, n: (part_of(error[0], n), (ERRORS, error)), n=beam.pvalue.AsSingleton(parts))
-    keyed_identifiers = ecgs[IDENTIFIERS] | "IdentifiersPart" >> beam.MapTuple(
-        lambda path, left_out, n: (part_of(path, n), (IDENTIFIERS, left_out)),
+    keyed_identifiers = ecgs[IDENTIFIERS] | "IdentifiersPart" >> beam.Map(
+        lambda item, n: (part_of(item[0], n), (IDENTIFIERS, item[1])),
         n=beam.pvalue.AsSingleton(parts))
     return ((keyed_rows, keyed_errors, keyed_identifiers)
             | "Together" >> beam.Flatten()
