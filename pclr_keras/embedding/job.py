@@ -170,7 +170,8 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
         return TensorizedInput(folders[0], variant, windows)
     found = list_inputs(listed)
     if not found:
-        message = (f"no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
+        message = (f"no ECG found in the inputs given: no ECG files (.hea, .xml, .dcm, .h5, "
+                   f".npy, ...) in "
                    f"{', '.join(map(str, listed))}")
         write_json(output_paths(out)[2], {"out": str(out), "ecgs_found": 0, "embedded": 0,
                                           "rejected": {}, "problem": message})
