@@ -8,6 +8,7 @@ read back whole: CSV cells, JSON values, Parquet cells and metadata, HDF5
 string datasets and attributes, and the HDF5 bytes themselves.
 """
 
+import importlib.util
 import json
 import shutil
 
@@ -259,3 +260,24 @@ def test_a_tensorized_folder_keeps_the_ids_it_was_given(archive, model, key_file
                    str(tmp_path / "e.parquet"), "--pseudonymize", str(key_files[0])])
     assert raised.value.code == 2
     assert not (tmp_path / "e.parquet").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
+                    reason="Apache Beam is not installed: pip install -e '.[dev,beam]'")
+def test_beam_writes_what_the_local_commands_write(archive, model, key_files, tmp_path):
+    """--runner beam, pseudonymized: the same ids, pseudonyms and summaries as local runs."""
+    key = str(key_files[0])
+    local = tensorize_and_embed(archive, model, tmp_path / "local", "--pseudonymize", key)
+    beam = tensorize_and_embed(archive, model, tmp_path / "beam", "--pseudonymize", key,
+                               "--runner", "beam", "--beam-options=--direct_num_workers=1")
+    assert_nothing_identifying(archive, beam, KEY)
+    for name in ("labels.csv", "errors.csv", "summary.json"):
+        assert (beam / "tensors" / name).read_text() == (local / "tensors" / name).read_text()
+    ours = pd.read_parquet(beam / "embedded" / "raw.parquet").sort_values("ecg_id")
+    theirs = pd.read_parquet(local / "embedded" / "raw.parquet").sort_values("ecg_id")
+    columns = ["ecg_id", "patient_id", "source"]
+    assert ours[columns].to_numpy().tolist() == theirs[columns].to_numpy().tolist()
+    summaries = [json.loads((out / "embedded" / "raw.parquet.summary.json").read_text())
+                 for out in (beam, local)]
+    assert summaries[0]["identifiers"] == summaries[1]["identifiers"]
+    assert summaries[0]["identifiers"]["patient_ids_pseudonymized"] == 9

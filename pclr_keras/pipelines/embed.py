@@ -26,13 +26,13 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from pclr_keras.atomic import write_json
 from pclr_keras.checks import positive_int
+from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.embedding.inputs import file_rows
 from pclr_keras.embedding.model import model_digest, resolve_model, variant_of
 from pclr_keras.embedding.parts import (
     PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, output_paths, write_part)
 from pclr_keras.pipelines.inference import EncoderModelHandler
 from pclr_keras.pipelines.sources import expand_source, is_local, pipeline_options, staged
-from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
 ERRORS = "errors"
