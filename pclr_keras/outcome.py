@@ -1,10 +1,11 @@
 """Whether a bulk `pclr` command succeeded: its exit status, and one line saying why not.
 
-| status | when |
-|---|---|
-| 0 | something was produced; inputs that failed are counted and listed in the errors report |
-| 1 | no input could be read, nothing was produced, or the share of inputs rejected is above `--max-error-rate` (`--fail-on-errors`: any) |
-| 2 | a usage error: a bad flag, an input path that does not exist, `--out` not usable |
+- 0: something was produced; inputs that failed are counted and listed in
+  the errors report.
+- 1: no input could be read, nothing was produced, or the share of inputs
+  rejected is above `--max-error-rate` (`--fail-on-errors`: any).
+- 2: a usage error: a bad flag, an input path that does not exist, a key
+  file that cannot be used, `--out` not usable.
 
 The summary is written in every case but a usage error, so a pipeline can
 see what happened. Nothing here imports TensorFlow.
