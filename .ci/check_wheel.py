@@ -42,7 +42,7 @@ def main(repository, records):
         subprocess.run([pclr, "embed", "--model", "pclr-ptbxl", "--data",
                         *[f"{r}.hea" for r in records], "--out", str(out)], check=True)
         table = pd.read_parquet(out)
-        table.index = [Path(ecg_id).name for ecg_id in table.ecg_id]  # ids are record paths
+        table.index = [Path(ecg_id).name for ecg_id in table.ecg_id]  # a file given: its name
         columns = [c for c in table.columns if c.startswith("embed_")]
         got = table.loc[[Path(r).name for r in records], columns].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)

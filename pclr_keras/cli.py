@@ -15,7 +15,7 @@ def _load_or_build_encoder(weights, variant, untrained):
         return load_encoder(weights)
     if not untrained:
         raise SystemExit(
-            "pclr: give --weights PATH or a preset name (`pclr presets`; a .h5/.keras of "
+            "pclr: give --model PATH or a preset name (`pclr presets`; a .h5/.keras of "
             "ours, or ml4h's PCLR.h5 or SavedModel folder), or --untrained to use randomly "
             "initialised weights.")
     return build_encoder(variant)
@@ -24,7 +24,7 @@ def _load_or_build_encoder(weights, variant, untrained):
 def run_export(args):
     from pclr_keras.artifacts import export_encoder
 
-    encoder = _load_or_build_encoder(args.weights, args.variant, args.untrained)
+    encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
     written = export_encoder(encoder, args.out, name=args.name,
                              formats=args.formats.split(","), version=args.version)
     for fmt, path in written.items():
@@ -41,7 +41,7 @@ def run_presets(args):
             raise SystemExit(f"pclr presets: {error.args[0]}") from None
         return
     print(preset_table())
-    print("\nLoad one with pclr_keras.load_encoder(NAME) or --model/--weights NAME; "
+    print("\nLoad one with pclr_keras.load_encoder(NAME) or --model NAME; "
           "`pclr presets NAME` shows its licences, hashes and model card.")
 
 
@@ -59,18 +59,18 @@ def _add_export(commands):
 
     export = commands.add_parser(
         "export", help="write an encoder as .h5, .keras and a TF Serving SavedModel")
-    export.add_argument("--weights", help="model to export: ours (.h5/.keras) or ml4h's "
-                        "(PCLR.h5, a SavedModel folder)")
+    export.add_argument("--model", help="model to export: a preset name, ours (.h5/.keras) "
+                        "or ml4h's (PCLR.h5, a SavedModel folder)")
+    export.add_argument("--weights", dest="model", help=argparse.SUPPRESS)  # earlier name
     export.add_argument("--untrained", action="store_true",
                         help="export a randomly initialised encoder instead")
     export.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
-                        help="variant to build with --untrained (default: pclr)")
+                        help="variant to build with --untrained")
     export.add_argument("--out", required=True, help="output folder")
-    export.add_argument("--name", default="PCLR", help="artifact base name (default: PCLR)")
-    export.add_argument("--version", type=int, default=1, help="TF Serving version (default: 1)")
+    export.add_argument("--name", default="PCLR", help="artifact base name")
+    export.add_argument("--version", type=int, default=1, help="TF Serving version")
     export.add_argument("--formats", default="h5,keras,savedmodel",
-                        help="comma-separated: h5, keras, savedmodel, tflite "
-                             "(default: h5,keras,savedmodel)")
+                        help="comma-separated: h5, keras, savedmodel, tflite")
     export.set_defaults(run=run_export)
 
 
@@ -90,42 +90,51 @@ def _add_demo(commands):
     demo.add_argument("--steps", type=int, default=150, help="pre-training steps")
     demo.add_argument("--limit", type=int, default=0,
                       help="use only this many patients (PTB-XL: those with most ECGs)")
-    demo.add_argument("--out", default="pclr_demo", help="output folder (default: pclr_demo)")
+    demo.add_argument("--out", default="pclr_demo", help="output folder")
     demo.set_defaults(run=run_demo)
 
 def run_tensorize(args):
     from pclr_keras.tensorize import (
         TensorizeSettings, find_inputs, read_manifest, tensorize)
 
-    if not args.sources and not args.manifest:
-        raise SystemExit("pclr tensorize: give files or folders, or --manifest CSV.")
-    inputs, planned, listed = find_inputs(args.sources), [], []
+    sources = list(args.sources) + list(args.data or [])
+    if not sources and not args.manifest:
+        _usage("tensorize", "give files or folders (--data), or --manifest CSV")
+    _check_inputs("tensorize", sources + ([args.manifest] if args.manifest else []))
+    reader_options = {key: value for key, value in [
+        ("fs", args.fs), ("lead_names", args.leads.split(",") if args.leads else None),
+        ("units", args.units)] if value is not None}
+    try:
+        settings = TensorizeSettings(
+            variants=tuple(args.variants.split(",")), windows=args.windows,
+            patient_id_field=args.patient_id_field or "",
+            reader_options=tuple(sorted(reader_options.items())),
+            max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads,
+            **_identifier_options(args))
+    except ValueError as error:
+        _usage("tensorize", error)
+    inputs, planned, listed = find_inputs(sources), [], []
     if args.manifest:
         listed, planned = read_manifest(
             args.manifest, path_column=args.path_column, patient_column=args.patient_column,
             path_root=args.path_root, drop_if=args.drop_if)
         inputs += listed
-    if not inputs and not planned:
-        raise SystemExit("pclr tensorize: no ECG files found in the sources given.")
-    reader_options = {key: value for key, value in [
-        ("fs", args.fs), ("lead_names", args.leads.split(",") if args.leads else None),
-        ("units", args.units)] if value is not None}
-    settings = TensorizeSettings(
-        variants=tuple(args.variants.split(",")), windows=args.windows,
-        patient_id_field=args.patient_id_field or "",
-        reader_options=tuple(sorted(reader_options.items())),
-        max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads)
     if args.runner == "beam":
         from pclr_keras.pipelines import tensorize_on_beam
 
-        summary = _on_beam(tensorize_on_beam, args.sources, args.out, settings,
+        summary = _on_beam(tensorize_on_beam, sources, args.out, settings,
                            listed=listed,
                            planned_errors=planned, shard_size=args.shard_size,
                            beam_options=args.beam_options, workers=args.workers)
     else:
         summary = tensorize(inputs, args.out, settings, planned_errors=planned,
                             shard_size=args.shard_size, workers=args.workers)
-    out = Path(args.out)
+    _print_tensorized(summary, Path(args.out))
+    return _outcome("tensorize", summary["ecgs_found"], summary["tensorized"],
+                    summary["rejected"], args)
+
+
+def _print_tensorized(summary, out):
     print(f"\nTensorized into {out}")
     print(f"  ECGs found        {summary['ecgs_found']}")
     print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
@@ -141,6 +150,9 @@ def run_tensorize(args):
     if summary["without_patient_id"]:
         print(f"  no patient id     {summary['without_patient_id']} ECGs "
               "(tensorized; not usable for patient pairs)")
+    print(f"  identifiers       {summary['identifiers']['identifiers']}")
+    if summary["identifiers"]["note"]:
+        print(f"  note              {summary['identifiers']['note']}")
 
 
 def _add_tensorize(commands):
@@ -149,19 +161,26 @@ def _add_tensorize(commands):
 
     tensorize = commands.add_parser(
         "tensorize", help="read, validate and preprocess ECG files into HDF5 shards")
-    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk")
+    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk "
+                           "(as --data)")
+    tensorize.add_argument("--data", nargs="+", action="extend",
+                           help="ECG files or folders to walk; ids are paths relative to them")
     tensorize.add_argument("--out", required=True, help="output folder (re-run to resume)")
     tensorize.add_argument("--manifest", help="CSV with a path per row (+ patient id, labels)")
-    tensorize.add_argument("--path-column", default="path")
-    tensorize.add_argument("--patient-column", default="patient_id")
+    tensorize.add_argument("--path-column", default="path",
+                           help="the manifest's column of file paths")
+    tensorize.add_argument("--patient-column", default="patient_id",
+                           help="the manifest's column of patient ids (kept as given)")
     tensorize.add_argument("--path-root", help="folder manifest paths are relative to "
                            "(default: the manifest's folder)")
     tensorize.add_argument("--drop-if", help="pandas query of manifest rows to exclude, "
                            "e.g. \"in_v1_0_3 == False\"")
     tensorize.add_argument("--patient-id-field",
-                           help="file header field holding the patient id, e.g. patient_id")
+                           help="file header field holding the patient id, e.g. patient_id: "
+                                "written as read (default: the file's patient id is left "
+                                "out, see --pseudonymize)")
     tensorize.add_argument("--variants", default="pclr",
-                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))} (default: pclr)")
+                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))}")
     tensorize.add_argument("--windows", choices=("first", "all"), default="first",
                            help="records longer than 10 s: the first 10 s, or every whole 10 s")
     tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
@@ -172,8 +191,68 @@ def _add_tensorize(commands):
     tensorize.add_argument("--strict", action="store_true",
                            help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
                                 "flat leads, listed in the `quality` column)")
+    _add_identifier_arguments(tensorize)
+    _add_outcome_arguments(tensorize)
     _add_runner_arguments(tensorize)
     tensorize.set_defaults(run=run_tensorize)
+
+
+def _add_identifier_arguments(parser):
+    """--pseudonymize KEYFILE | --keep-identifiers (README: What leaves the building)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--pseudonymize", metavar="KEYFILE",
+                       help="write keyed HMAC-SHA256 pseudonyms of the files' patient ids and "
+                            "of ecg_id, so patient pairs form (key: at least 32 bytes, e.g. "
+                            "`openssl rand -hex 32 > KEYFILE`; default: the files' "
+                            "identifiers are left out)")
+    group.add_argument("--keep-identifiers", action="store_true",
+                       help="keep the files' patient ids, dates, names and free text as read: "
+                            "only for data inside a protected environment (default: left out)")
+
+
+def _identifier_options(args):
+    """identifiers=..., key_file=... for the Python API, from the flags."""
+    if args.keep_identifiers:
+        return {"identifiers": "keep", "key_file": None}
+    if args.pseudonymize:
+        return {"identifiers": "pseudonymize", "key_file": args.pseudonymize}
+    return {"identifiers": "remove", "key_file": None}
+
+
+def _add_outcome_arguments(parser):
+    """--fail-on-errors, --max-error-rate (README: Exit codes)."""
+    parser.add_argument("--fail-on-errors", action="store_true",
+                        help="exit 1 if any input was rejected (default: exit 0 when "
+                             "something was produced; the errors report lists the rest)")
+    parser.add_argument("--max-error-rate", type=float, metavar="R",
+                        help="exit 1 if more than this share (0-1) of the ECGs found was "
+                             "rejected (default: no limit)")
+
+
+def _usage(command, message):
+    from pclr_keras.outcome import USAGE, stop
+
+    stop(USAGE, f"pclr {command}: {message}")
+
+
+def _check_inputs(command, paths):
+    """Exits 2 naming the first input path that does not exist."""
+    from pclr_keras.outcome import missing_inputs
+
+    missing = missing_inputs(paths)
+    if missing:
+        _usage(command, f"{missing[0]}: no such file or folder")
+
+
+def _outcome(command, found, produced, rejected, args):
+    """The command's exit status by `pclr_keras.outcome`; says why when not 0."""
+    from pclr_keras.outcome import error_rate_limit, outcome, stop
+
+    status, line = outcome(found, produced, rejected,
+                           error_rate_limit(args.fail_on_errors, args.max_error_rate))
+    if status:
+        stop(status, f"pclr {command}: {line}")
+    return status
 
 
 def _strategy(name):
@@ -199,7 +278,7 @@ def run_pretrain(args):
     strategy = _strategy(args.strategy)
     config = PretrainConfig(
         variant=args.variant, objective=args.objective,
-        targets=tuple(args.targets.split(",")) if args.targets else (),
+        targets=tuple(t for spec in args.target or () for t in spec.split(",") if t),
         batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
         optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
         temperature=args.temperature, augment=args.augment,
@@ -207,7 +286,7 @@ def run_pretrain(args):
         checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
         mixed_precision=args.mixed_precision, jit_compile=args.xla,
         encoder=json.loads(args.encoder_json) if args.encoder_json else {},
-        init_weights=args.init_weights or "")
+        init_weights=args.model or "")
     try:
         ecgs = TensorizedECGs(args.data, variant=args.variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=args.variant,
@@ -232,15 +311,22 @@ def _add_pretrain(commands):
         "pretrain", help="pre-train an encoder on tensorized ECGs (resumes in --out)")
     pretrain.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
     pretrain.add_argument("--out", required=True, help="run folder; re-run to resume")
-    pretrain.add_argument("--variant", default="pclr", choices=sorted(VARIANTS))
+    pretrain.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
+                          help="encoder variant (must match the tensorized data)")
     pretrain.add_argument("--objective", default="pclr",
-                          choices=("pclr", "simclr", "clocs", "autoencoder", "supervised"))
-    pretrain.add_argument("--targets", help="binary label columns, for --objective supervised")
-    pretrain.add_argument("--batch-size", type=int, default=64,
-                          help="global batch: patients (pairs) per step (default: 64)")
-    pretrain.add_argument("--epochs", type=int, default=10)
+                          choices=("pclr", "simclr", "clocs", "autoencoder", "supervised"),
+                          help="pclr: two ECGs of a patient; simclr: two augmentations; clocs: "
+                               "two halves of a recording; autoencoder, supervised: ml4h's")
+    pretrain.add_argument("--target", action="append",
+                          help="binary label column for --objective supervised; repeatable or "
+                               "comma-separated")
+    pretrain.add_argument("--targets", action="append", dest="target", help=argparse.SUPPRESS)
+    pretrain.add_argument("--batch-size", type=int, default=32,
+                          help="global batch: patients (pairs) per step, as the released recipe")
+    pretrain.add_argument("--epochs", type=int, default=10, help="passes over the patients")
     pretrain.add_argument("--steps", type=int, default=0, help="total steps (overrides --epochs)")
-    pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"))
+    pretrain.add_argument("--optimizer", default="adam", choices=("adam", "adamw", "lamb", "sgd"),
+                          help="adam as PCLR; lamb for large batches; sgd with momentum 0.9")
     pretrain.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     pretrain.add_argument("--temperature", type=float, default=0.1,
                           help="NT-Xent temperature (default: 0.1, as PCLR)")
@@ -249,8 +335,9 @@ def _add_pretrain(commands):
     pretrain.add_argument("--extra-negatives", type=int, default=0,
                           help="pclr: ECGs of one-ECG patients added to every step as "
                           "negatives only (default: 0, as PCLR)")
-    pretrain.add_argument("--warmup-fraction", type=float, default=0.05)
-    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument("--warmup-fraction", type=float, default=0.05,
+                          help="share of the steps the learning rate warms up over")
+    pretrain.add_argument("--seed", type=int, default=0, help="seed of batches and weights")
     pretrain.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs, "
                           "e.g. \"strat_fold <= 8\"")
     pretrain.add_argument("--val-filter", help="query selecting held-out ECGs to report on, "
@@ -259,14 +346,19 @@ def _add_pretrain(commands):
     pretrain.add_argument("--strategy", default="auto",
                           choices=("auto", "default", "mirrored", "multiworker"),
                           help="auto: multiworker if TF_CONFIG is set, mirrored on >1 GPU")
-    pretrain.add_argument("--checkpoint-every", type=int, default=100)
-    pretrain.add_argument("--steps-per-loop", type=int, default=1)
-    pretrain.add_argument("--mixed-precision", action="store_true")
+    pretrain.add_argument("--checkpoint-every", type=int, default=100,
+                          help="steps between checkpoints (what a resumed run starts from)")
+    pretrain.add_argument("--steps-per-loop", type=int, default=1,
+                          help="training steps per compiled call")
+    pretrain.add_argument("--mixed-precision", action="store_true",
+                          help="float16 compute, float32 weights (GPUs)")
     pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
     pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
                           "'{\"stem_filters\": 16}' (default: the released architecture)")
-    pretrain.add_argument("--init-weights", help="start from this encoder's weights (.h5, "
-                          ".keras, ml4h's): continued pre-training, e.g. of released weights")
+    pretrain.add_argument("--model", help="start from this encoder's weights (a preset name, "
+                          ".h5, .keras, ml4h's): continued pre-training, e.g. of released "
+                          "weights (default: randomly initialised)")
+    pretrain.add_argument("--init-weights", dest="model", help=argparse.SUPPRESS)
     pretrain.set_defaults(run=run_pretrain)
 
 
@@ -305,21 +397,26 @@ def _add_finetune(commands):
     """`pclr finetune` and its flags."""
     finetune = commands.add_parser(
         "finetune", help="encoder + heads, trained frozen then unfrozen, saved as Keras")
-    finetune.add_argument("--model", required=True, help="encoder: ours or ml4h's")
+    finetune.add_argument("--model", required=True,
+                          help="encoder: a preset name, ours (.h5/.keras) or ml4h's")
     finetune.add_argument("--data", required=True, help="a `pclr tensorize` output folder")
     finetune.add_argument("--target", action="append", required=True,
                           help="label column[:binary|continuous], repeatable (default: binary)")
-    finetune.add_argument("--out", required=True)
-    finetune.add_argument("--filter", help="query selecting training ECGs")
+    finetune.add_argument("--out", required=True, help="output folder for the task model")
+    finetune.add_argument("--filter", help="pandas query on labels.csv selecting training ECGs "
+                          "(default: all)")
     finetune.add_argument("--val-filter", help="query selecting validation ECGs, e.g. "
                           "\"strat_fold == 9\" (PTB-XL's fold 10 is refused: it is the test set)")
     _add_allow_test_fold(finetune)
-    finetune.add_argument("--batch-size", type=int, default=32)
-    finetune.add_argument("--frozen-epochs", type=int, default=5)
-    finetune.add_argument("--unfrozen-epochs", type=int, default=5)
-    finetune.add_argument("--lr", type=float, default=1e-3)
-    finetune.add_argument("--unfrozen-lr", type=float, default=1e-4)
-    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--batch-size", type=int, default=32, help="ECGs per step")
+    finetune.add_argument("--frozen-epochs", type=int, default=5,
+                          help="epochs training the heads, the encoder frozen")
+    finetune.add_argument("--unfrozen-epochs", type=int, default=5,
+                          help="epochs training everything after that")
+    finetune.add_argument("--lr", type=float, default=1e-3, help="learning rate, frozen phase")
+    finetune.add_argument("--unfrozen-lr", type=float, default=1e-4,
+                          help="learning rate, unfrozen phase")
+    finetune.add_argument("--seed", type=int, default=0, help="seed of batches and heads")
     finetune.set_defaults(run=run_finetune)
 
 
@@ -352,9 +449,10 @@ def _add_datasets(commands):
     """`pclr datasets` and its flags."""
     datasets = commands.add_parser(
         "datasets", help="download public ECG sets with resume and checksum checks")
-    datasets.add_argument("action", choices=("fetch", "list"))
+    datasets.add_argument("action", choices=("fetch", "list"),
+                          help="fetch a dataset, or list those known")
     datasets.add_argument("name", nargs="?", help="dataset to fetch (see `pclr datasets list`)")
-    datasets.add_argument("--root", default="datasets", help="download folder (default: datasets)")
+    datasets.add_argument("--root", default="datasets", help="download folder")
     datasets.add_argument("--rate", type=int, help="sampling rate where a set has several (PTB-XL)")
     datasets.add_argument("--include", action="append", help="glob of files to get, repeatable")
     datasets.add_argument("--base-url", help="a mirror of the dataset's files")
@@ -377,14 +475,19 @@ def _on_beam(run, *args, **kwargs):
 
 def run_embed(args):
     from pclr_keras.embedding import embed, format_summary, is_tensorized_folder, parse_shard
+    from pclr_keras.outcome import FAILED, NoInput, check_file_output, stop
     from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
+    _check_inputs("embed", args.data)
+    bad_out = check_file_output(args.out)
+    if bad_out:
+        _usage("embed", bad_out)
     sources = args.data[0] if len(args.data) == 1 else args.data
     options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size,
                    output_format="csv" if args.csv else None,
                    patient_id_field=args.patient_id_field,
                    max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
-                   windows=args.windows, aggregate=args.aggregate)
+                   windows=args.windows, aggregate=args.aggregate, **_identifier_options(args))
     try:
         if args.runner == "beam":
             from pclr_keras.pipelines import embed_on_beam
@@ -397,34 +500,45 @@ def run_embed(args):
         else:
             summary = embed(args.model, sources, args.out, shard=parse_shard(args.shard),
                             **options)
+    except NoInput as error:
+        stop(FAILED, f"pclr {error}")
     except ValueError as error:
-        raise SystemExit(f"pclr embed: {error}") from None
+        _usage("embed", error)
     print(format_summary(summary))
+    return _outcome("embed", summary["ecgs_found"], summary["embedded"], summary["rejected"],
+                    args)
 
 
 def _add_embed(commands):
     """`pclr embed` and its flags."""
     embed = commands.add_parser(
         "embed", help="N x 320 representations of tensorized or raw ECGs (Parquet or CSV)")
-    embed.add_argument("--model", required=True, help="encoder: ours (.h5/.keras) or ml4h's")
+    embed.add_argument("--model", required=True,
+                       help="encoder: a preset name, ours (.h5/.keras) or ml4h's")
     embed.add_argument("--data", required=True, nargs="+",
-                       help="a `pclr tensorize` folder, or ECG files / folders")
-    embed.add_argument("--out", required=True, help="output .parquet (or .csv); re-run to resume")
+                       help="a `pclr tensorize` folder, or ECG files / folders (ids are paths "
+                            "relative to them)")
+    embed.add_argument("--out", required=True,
+                       help="output file, .parquet (or .csv), not a folder; re-run to resume")
     embed.add_argument("--csv", action="store_true", help="write CSV instead of Parquet")
     embed.add_argument("--shard", default="0/1", help="i/n: this machine's part of the archive")
-    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--batch-size", type=int, default=64, help="ECGs per forward pass")
     embed.add_argument("--chunk-size", type=int, default=2048, help="ECGs per resumable part")
     embed.add_argument("--strict", action="store_true",
                        help="raw files: reject an ECG with any flat lead (default: embed ECGs "
                             "with 1-2 flat leads, listed in the `quality` column)")
-    embed.add_argument("--patient-id-field", default="patient_id",
-                       help="raw files: metadata field holding the patient id")
+    embed.add_argument("--patient-id-field",
+                       help="raw files: metadata field holding the patient id, written as "
+                            "read (default: the file's patient id is left out, see "
+                            "--pseudonymize)")
     embed.add_argument("--windows", choices=("first", "all"), default="first",
                        help="embed the first 10 s, or every whole 10 s window (long records, "
                        "tensorized with --windows all)")
     embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
                        help="with --windows all: one row per ECG, the mean over its windows "
                        "(default), or one row per window with its start time")
+    _add_identifier_arguments(embed)
+    _add_outcome_arguments(embed)
     _add_runner_arguments(embed)
     embed.set_defaults(run=run_embed)
 
@@ -477,19 +591,51 @@ def _add_probe(commands):
     probe.add_argument("--test", default=None,
                        help="held-out set: a query such as \"strat_fold >= 9\" "
                             "(default: 20%% of patients)")
-    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
-    probe.add_argument("--repeats", type=int, default=5)
-    probe.add_argument("--seed", type=int, default=0)
-    probe.add_argument("--out", default="probe_report")
+    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000",
+                       help="comma-separated training-set sizes (labelled ECGs)")
+    probe.add_argument("--repeats", type=int, default=5,
+                       help="random training subsets per label count")
+    probe.add_argument("--seed", type=int, default=0, help="seed of the subsets")
+    probe.add_argument("--out", default="probe_report", help="report folder")
     probe.set_defaults(run=run_probe)
+
+
+def _named_models(specs):
+    """["PCLR.h5", "mine=m.keras"] -> {"PCLR": "PCLR.h5", "mine": "m.keras"}: an unnamed
+    model is "PCLR" (then, for more, its file's stem)."""
+    models = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = ("PCLR" if "PCLR" not in models else Path(spec).stem), spec
+        models[name] = path
+    return models
+
+
+def _held_out_query(command, data, test):
+    """--test, or PTB-XL's folds 9-10 when labels.csv has `strat_fold` (said aloud)."""
+    import pandas as pd
+
+    from pclr_keras.folds import FOLD_COLUMN
+    from pclr_keras.tensorize import LABELS_FILE
+
+    if test:
+        return test
+    columns = pd.read_csv(Path(data) / LABELS_FILE, nrows=0).columns
+    if FOLD_COLUMN not in columns:
+        _usage(command, f"--test is required: {Path(data) / LABELS_FILE} has no "
+               f"{FOLD_COLUMN} column to hold out (e.g. --test \"patient_id >= 'P5000'\")")
+    query = f"{FOLD_COLUMN} >= 9"
+    print(f"pclr {command}: held-out set --test \"{query}\" (the data has {FOLD_COLUMN}: "
+          "PTB-XL's folds 9 and 10)")
+    return query
 
 
 def run_experiment(args):
     from pclr_keras.experiment import run_experiment as experiment
 
-    encoders = {"PCLR": args.weights, "random weights": "random"} if args.weights \
-        else {"random weights": "random"}
-    encoders.update(_named_tables(args.encoder or []))
+    _check_inputs("experiment", [args.data])
+    encoders = {**_named_models(args.model or []), "random weights": "random"}
     counts = tuple(int(c) for c in args.label_counts.split(","))
     scratch = None
     if args.scratch:
@@ -499,7 +645,8 @@ def run_experiment(args):
             scratch = ScratchConfig(**json.loads(args.scratch_config))
         except (TypeError, ValueError) as error:
             raise SystemExit(f"pclr experiment: --scratch-config: {error}") from None
-    experiment(args.data, args.out, encoders, test=args.test, label_counts=counts,
+    test = _held_out_query("experiment", args.data, args.test)
+    experiment(args.data, args.out, encoders, test=test, label_counts=counts,
                repeats=args.repeats, seed=args.seed,
                extra=_named_tables(args.extra or []), scratch=scratch,
                scratch_label_counts=tuple(int(c) for c in args.scratch_label_counts.split(",")),
@@ -512,21 +659,33 @@ def _add_experiment(commands):
     experiment = commands.add_parser(
         "experiment", help="embed with several encoders + features, probe, retrieval, report")
     experiment.add_argument("--data", required=True, help="a `pclr tensorize` folder")
-    experiment.add_argument("--weights", help="the PCLR encoder to evaluate")
-    experiment.add_argument("--encoder", action="append", help="NAME=PATH more encoders")
-    experiment.add_argument("--extra", action="append", help="NAME=FILE more representations")
-    experiment.add_argument("--test", default="strat_fold >= 9")
-    experiment.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000")
-    experiment.add_argument("--repeats", type=int, default=5)
-    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--model", action="append", metavar="[NAME=]PATH",
+                            help="an encoder to evaluate (a preset name or file), repeatable; "
+                                 "unnamed: PCLR (randomly initialised weights are always "
+                                 "added as a baseline)")
+    for alias in ("--weights", "--encoder"):  # earlier names
+        experiment.add_argument(alias, action="append", dest="model", help=argparse.SUPPRESS)
+    experiment.add_argument("--extra", action="append",
+                            help="NAME=FILE more representations (Parquet/CSV/NPZ), repeatable")
+    experiment.add_argument("--test", default=None,
+                            help="held-out set, a query on labels.csv such as "
+                                 "\"strat_fold >= 9\" (default: that one when the data has "
+                                 "strat_fold, else required)")
+    experiment.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000",
+                            help="comma-separated training-set sizes (labelled ECGs)")
+    experiment.add_argument("--repeats", type=int, default=5,
+                            help="random training subsets per label count")
+    experiment.add_argument("--seed", type=int, default=0, help="seed of subsets and weights")
     experiment.add_argument("--scratch", action="store_true",
                             help="add a network trained from scratch on each training subset "
                                  "(slow on a CPU: minutes per subset)")
-    experiment.add_argument("--scratch-label-counts", default="50,250,1000")
-    experiment.add_argument("--scratch-repeats", type=int, default=1)
+    experiment.add_argument("--scratch-label-counts", default="50,250,1000",
+                            help="label counts for --scratch")
+    experiment.add_argument("--scratch-repeats", type=int, default=1,
+                            help="subsets per label count for --scratch")
     experiment.add_argument("--scratch-config", default="{}",
                             help='ScratchConfig overrides as JSON, e.g. \'{"max_steps": 300}\'')
-    experiment.add_argument("--out", required=True)
+    experiment.add_argument("--out", required=True, help="report folder")
     experiment.set_defaults(run=run_experiment)
 
 
@@ -546,13 +705,28 @@ def _add_allow_test_fold(parser):
                              "fold-10 scores are then no clean test scores (default: refuse)")
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that shows each option's default, unless its text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpWithDefaults)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser():
     from pclr_keras import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="pclr", description="PCLR ECG representations in Keras 3.")
+    parser = _Parser(prog="pclr", description="PCLR ECG representations in Keras 3.")
     parser.add_argument("--version", action="version", version=f"pclr-keras {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_presets, _add_export, _add_tensorize, _add_pretrain, _add_finetune, _add_datasets,
                 _add_embed, _add_probe, _add_experiment, _add_demo):
         add(commands)
@@ -565,8 +739,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "fetch" and not args.name:
         parser.error("datasets fetch needs a dataset name; see `pclr datasets list`")
-    args.run(args)
-    return 0
+    return args.run(args) or 0
 
 
 if __name__ == "__main__":

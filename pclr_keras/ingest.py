@@ -6,7 +6,12 @@ into 10 s windows (the first, or every whole one), and each window checked
 and preprocessed for one or more encoder variants. Bad data never raises:
 it comes back as error rows `(source, problem, message)`, the source being
 the ECG as its reader names it (a WFDB record by its name, without `.hea`).
-Nothing here imports TensorFlow: bulk worker processes stay light.
+
+It is also where a file's metadata, path and errors become what outputs
+may carry: given an `IdentifierPolicy` and the data root, each ECG comes
+with its output id (relative to the root, or a pseudonym), patient id,
+metadata and error rows already de-identified, so no consumer handles the
+raw values. Nothing here imports TensorFlow: bulk worker processes stay light.
 """
 
 import dataclasses
@@ -14,6 +19,7 @@ import os
 
 import numpy as np
 
+from pclr_keras.deidentify import IdentifierSummary
 from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, read_failure, record_id
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
@@ -24,12 +30,23 @@ WINDOWS = ("first", "all")
 
 def list_files(sources):
     """Files and folders -> ECG files sorted by path (folders walked), each real file once."""
+    return [path for path, _ in list_inputs(sources)]
+
+
+def list_inputs(sources):
+    """Files and folders -> (ECG file, its data root) sorted by path, each real file once.
+
+    A file's data root is the folder given that holds it (ids are relative
+    to it), or the file itself when it was given directly (its name).
+    """
+    found = sorted(((path, str(source)) for source in sources
+                    for path in find_ecg_files([source])), key=lambda item: str(item[0]))
     unique, seen = [], set()
-    for path in find_ecg_files(sources):
+    for path, root in found:
         key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
-            unique.append(path)
+            unique.append((path, root))
     return unique
 
 
@@ -82,13 +99,15 @@ class IngestedECG:
     the reason in `errors`.
     """
 
-    source: str  # the ECG as its reader names it (`file#row=...` within a many-ECG file)
+    source: str  # the ECG as its reader names it (`file#row=...`), as the policy shows it
     ecg_id: str  # the ECG's id; its windows are `window_id(ecg_id, k)`
-    meta: dict = dataclasses.field(default_factory=dict)
+    meta: dict = dataclasses.field(default_factory=dict)  # what the policy lets out
+    patient_id: str = ""
     fs: float = float("nan")
     n_samples: int = 0
     windows: list = dataclasses.field(default_factory=list)
     errors: list = dataclasses.field(default_factory=list)
+    identifiers: IdentifierSummary = None  # what the policy left out (with a policy)
 
 
 def preprocess_for_variants(record, signal, variants, max_flat_leads):
@@ -102,10 +121,10 @@ def preprocess_for_variants(record, signal, variants, max_flat_leads):
     return tensors, quality_flags(flat)
 
 
-def _ingest(record, variants, windows, max_flat_leads, ecg_id):
+def _ingest(record, variants, windows, max_flat_leads, naming):
     source = str(record.source)
-    ecg = IngestedECG(source, record_id(source) if ecg_id is None else str(ecg_id),
-                      dict(record.meta), float(record.fs), int(record.signal.shape[0]))
+    ecg = IngestedECG(source, record_id(source), dict(record.meta), fs=float(record.fs),
+                      n_samples=int(record.signal.shape[0]))
     for k, start, signal in record_windows(record, windows):
         try:
             tensors, quality = preprocess_for_variants(record, signal, variants, max_flat_leads)
@@ -113,11 +132,32 @@ def _ingest(record, variants, windows, max_flat_leads, ecg_id):
             ecg.errors.append((source, error.problem, str(error)))
             continue
         ecg.windows.append(Window(k, start, tensors, quality))
-    return ecg
+    return naming(ecg)
+
+
+def _named(policy, data_root, ecg_id, patient_id):
+    """The function giving an ingested ECG its output names (identity without a policy)."""
+    def naming(ecg):
+        if policy is None:
+            ecg.ecg_id = ecg.ecg_id if ecg_id in (None, "") else str(ecg_id)
+            return ecg
+        raw = ecg.meta
+        ecg.ecg_id = policy.ecg_id(ecg.source, data_root, given=ecg_id)
+        ecg.patient_id = policy.patient_id(raw, supplied=patient_id)
+        ecg.meta = policy.meta(raw)
+        ecg.errors = [policy.error(row, data_root) for row in ecg.errors]
+        ecg.source = policy.source(ecg.source, data_root, ecg.ecg_id)
+        ecg.identifiers = IdentifierSummary(policy.mode)
+        ecg.identifiers.add(raw, ecg.meta, patient_id_supplied=bool(
+            patient_id or policy.patient_id_field))
+        return ecg
+
+    return naming
 
 
 def read_ecgs(path, variants, *, windows="first", reader_options=(),
-              max_flat_leads=TOLERATED_FLAT_LEADS, ecg_id=None):
+              max_flat_leads=TOLERATED_FLAT_LEADS, ecg_id=None, policy=None, data_root=None,
+              patient_id=""):
     """Reads one file, one ECG at a time: yields an `IngestedECG` per ECG. Never raises
     for bad data.
 
@@ -128,15 +168,21 @@ def read_ecgs(path, variants, *, windows="first", reader_options=(),
             a record shorter than 10 s is one window).
         reader_options: dict or (key, value) pairs for the HDF5 / NumPy readers.
         max_flat_leads: int. Flat leads tolerated per window (0: none).
-        ecg_id: str or None. The ECG's id; default `record_id` of its source.
+        ecg_id: str or None. The ECG's id given by the user (a manifest's).
+        policy: `IdentifierPolicy` or None. With one, ids, patient id,
+            metadata, source and errors come as outputs may write them, ids
+            relative to `data_root`; without, as read (in-memory use only).
+        data_root: the folder the user gave (or the file itself).
+        patient_id: str. The patient id the user gave (a manifest's).
     """
     if windows not in WINDOWS:
         raise ValueError(f"windows must be one of {WINDOWS}, not {windows!r}.")
+    naming = _named(policy, data_root, ecg_id, patient_id)
     try:
         for record in iter_records(path, **dict(reader_options or {})):
-            yield _ingest(record, variants, windows, max_flat_leads, ecg_id)
+            yield _ingest(record, variants, windows, max_flat_leads, naming)
     except ECGReadError as error:
-        yield IngestedECG(error.source, record_id(error.source),
-                          errors=[(error.source, "unreadable", str(error))])
+        yield naming(IngestedECG(error.source, record_id(error.source),
+                                 errors=[(error.source, "unreadable", str(error))]))
     except Exception as error:  # noqa: BLE001 - a reader's bug on one odd file stops no job
-        yield IngestedECG(str(path), record_id(path), errors=[read_failure(path, error)])
+        yield naming(IngestedECG(str(path), record_id(path), errors=[read_failure(path, error)]))

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from pclr_keras import __version__
 from pclr_keras.atomic import replacing, write_errors, write_json
-from pclr_keras.ingest import read_ecgs, window_id
-from pclr_keras.io import find_ecg_files
+from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
+from pclr_keras.ingest import list_inputs, read_ecgs, window_id
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 from pclr_keras.variants import get_variant
 
@@ -49,23 +49,41 @@ class TensorizeInput:
     path: str
     patient_id: str = ""
     labels: tuple = ()  # (column, value) pairs, hashable and ordered
+    root: str = ""  # the data root ids are relative to: the folder given, or the manifest's
 
 
 @dataclasses.dataclass(frozen=True)
 class TensorizeSettings:
-    """What decides a shard's content; part of every shard's digest."""
+    """What decides a shard's content; part of every shard's digest (`basis`).
+
+    `identifiers` ("remove", "pseudonymize", "keep"; default "pseudonymize"
+    with a `key_file`, else "remove") and `patient_id_field` make the
+    `IdentifierPolicy` (`policy`) every output follows; the key is read once
+    here and enters digests only as a hash.
+    """
 
     variants: tuple = ("pclr",)
     windows: str = "first"
     patient_id_field: str = ""
     reader_options: tuple = ()
     max_flat_leads: int = TOLERATED_FLAT_LEADS  # 0: any flat lead rejects (--strict)
+    identifiers: str = None
+    key_file: str = None
 
     def __post_init__(self):
         for variant in self.variants:
             get_variant(variant)
         if self.windows not in ("first", "all"):
             raise ValueError("windows must be 'first' or 'all'.")
+        object.__setattr__(self, "policy", IdentifierPolicy.of(
+            self.identifiers, self.key_file, self.patient_id_field))
+
+    def basis(self):
+        """The settings as digested: the policy's basis in place of the key file."""
+        fields = dataclasses.asdict(self)
+        del fields["key_file"]
+        fields["identifiers"] = self.policy.basis()
+        return fields
 
 
 def shard_path(folder, shard):
@@ -80,8 +98,8 @@ def is_tensorized_folder(path):
 
 
 def find_inputs(sources):
-    """Files and folders -> sorted ECG files (folders are walked)."""
-    return [TensorizeInput(str(path)) for path in find_ecg_files(sources)]
+    """Files and folders -> sorted ECG files (folders are walked), each with its data root."""
+    return [TensorizeInput(str(path), root=root) for path, root in list_inputs(sources)]
 
 
 def read_manifest(manifest, path_column="path", patient_column="patient_id",
@@ -106,7 +124,7 @@ def read_manifest(manifest, path_column="path", patient_column="patient_id",
     excluded = []
     if drop_if:
         dropped = table.query(drop_if)
-        excluded = [(str(root / p), "excluded", f"manifest row matches {drop_if!r}")
+        excluded = [(str(p), "excluded", f"manifest row matches {drop_if!r}")
                     for p in dropped[path_column]]
         table = table.drop(dropped.index)
     label_columns = [c for c in table if c not in (path_column, patient_column)]
@@ -117,7 +135,7 @@ def read_manifest(manifest, path_column="path", patient_column="patient_id",
         inputs.append(TensorizeInput(
             str(root / row[path_column]),
             "" if pd.isna(patient) else str(patient),
-            tuple((c, _plain(row[c])) for c in label_columns)))
+            tuple((c, _plain(row[c])) for c in label_columns), str(root)))
     return inputs, excluded
 
 
@@ -138,20 +156,24 @@ def _file_meta(meta):
             if key != "median_beats"]
 
 
-def read_item(item, settings):
-    """Reads one input into shard rows; returns (rows, errors). Never raises for bad data."""
+def read_item(item, settings, identifiers=None):
+    """Reads one input into shard rows; returns (rows, errors). Never raises for bad data.
+
+    Ids, patient ids, labels and errors come as `settings.policy` lets them
+    out; `identifiers` (an `IdentifierSummary`), if given, counts what it left out.
+    """
     rows, errors = [], []
     for ecg in read_ecgs(item.path, settings.variants, windows=settings.windows,
                          reader_options=settings.reader_options,
                          max_flat_leads=settings.max_flat_leads,
-                         ecg_id=dict(item.labels).get("ecg_id")):
+                         ecg_id=dict(item.labels).get("ecg_id"), policy=settings.policy,
+                         data_root=item.root or None, patient_id=item.patient_id):
         errors += ecg.errors
-        patient = item.patient_id
-        if not patient and settings.patient_id_field:
-            patient = str(ecg.meta.get(settings.patient_id_field) or "")
+        if identifiers is not None:
+            identifiers.merge(ecg.identifiers)
         labels = {k: v for k, v in [*_file_meta(ecg.meta), *item.labels]
                   if k not in RESERVED_COLUMNS}
-        rows += [dict(ecg_id=window_id(ecg.ecg_id, window.index), patient_id=patient,
+        rows += [dict(ecg_id=window_id(ecg.ecg_id, window.index), patient_id=ecg.patient_id,
                       source=ecg.source, window=window.index, fs_original=ecg.fs,
                       n_samples_original=ecg.n_samples, quality=window.quality,
                       labels=labels, tensors=window.tensors)
@@ -159,7 +181,7 @@ def read_item(item, settings):
     return rows, errors
 
 
-def _write_shard(path, digest, rows, errors, settings):
+def _write_shard(path, digest, rows, errors, settings, identifiers):
     """Writes one shard under a temporary name, then renames it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     with h5py.File(tmp, "w") as f:
@@ -181,21 +203,23 @@ def _write_shard(path, digest, rows, errors, settings):
             hashlib.sha1(r["tensors"][settings.variants[0]].tobytes()).hexdigest() for r in rows])
         f.attrs["labels_json"] = json.dumps([r["labels"] for r in rows], default=str)
         f.attrs["errors_json"] = json.dumps(errors)
+        f.attrs["identifiers_json"] = json.dumps(identifiers.as_dict())
     os.replace(tmp, path)
 
 
 def process_shard(path, digest, inputs, settings, read=None):
     """Worker: reads and preprocesses one shard's inputs and writes the shard.
 
-    `read(item, settings) -> (rows, errors)` reads one input (default: from
-    a local path; Beam passes one that stages remote files first).
+    `read(item, settings, identifiers) -> (rows, errors)` reads one input
+    (default: from a local path; Beam passes one that stages remote files first).
     """
     rows, errors = [], []
+    identifiers = IdentifierSummary(settings.policy.mode)
     for item in inputs:
-        item_rows, item_errors = (read or read_item)(item, settings)
+        item_rows, item_errors = (read or read_item)(item, settings, identifiers)
         rows += item_rows
         errors += item_errors
-    _write_shard(Path(path), digest, rows, errors, settings)
+    _write_shard(Path(path), digest, rows, errors, settings, identifiers)
     return len(inputs)
 
 
@@ -240,7 +264,7 @@ def _drop_rows(path, keep, dropped_errors, basis):
     os.replace(tmp, path)
 
 
-def _merge(out_dir, shard_paths, planned_errors, bases):
+def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
     """Shards -> labels.csv, index.csv, errors.csv, summary.json.
 
     A row whose signal or ecg_id an earlier row already has is a duplicate:
@@ -250,8 +274,10 @@ def _merge(out_dir, shard_paths, planned_errors, bases):
     rows, errors = [], list(planned_errors)
     seen, seen_ids = {}, set()  # signal digest -> first ecg_id; ecg_ids kept
     ecgs_found = len(planned_errors)
+    left_out = IdentifierSummary(identifiers)
     for shard, path in enumerate(shard_paths):
         with h5py.File(path, "r") as f:
+            left_out.merge(IdentifierSummary.from_dict(json.loads(f.attrs["identifiers_json"])))
             labels = json.loads(f.attrs["labels_json"])
             shard_errors = [tuple(e) for e in json.loads(f.attrs["errors_json"])]
             columns = {k: f[k].asstr()[()] for k in ("ecg_id", "patient_id", "source",
@@ -295,6 +321,7 @@ def _merge(out_dir, shard_paths, planned_errors, bases):
         "patients": int(len(ecgs_per_patient)),
         "patients_with_2_or_more_ecgs": int((ecgs_per_patient >= 2).sum()),
         "shards": [p.name for p in shard_paths],
+        "identifiers": left_out.as_dict(),
     }
     write_json(out_dir / "summary.json", summary)
     return summary
@@ -337,7 +364,7 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
                            for i in todo]
                 for future in concurrent.futures.as_completed(futures):
                     bar.update(future.result())
-    return finish(out_dir, paths, errors, bases)
+    return finish(out_dir, paths, errors, bases, settings.policy.mode)
 
 
 def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
@@ -349,26 +376,30 @@ def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
     duplicates are dropped. Creates `out_dir/shards`.
     """
     (Path(out_dir) / SHARDS_FOLDER).mkdir(parents=True, exist_ok=True)
-    errors, unique, seen_paths = list(planned_errors), [], set()
+    policy = settings.policy
+    errors, unique, seen_paths = [policy.error(row) for row in planned_errors], [], set()
     for item in inputs:
         key = os.path.realpath(item.path)
         if key in seen_paths:
-            errors.append((item.path, "duplicate", f"{item.path}: listed twice in the inputs"))
+            errors.append(policy.error((item.path, "duplicate",
+                                        f"{item.path}: listed twice in the inputs"),
+                                       item.root or None))
             continue
         seen_paths.add(key)
         unique.append(item)
     shards = [unique[i:i + shard_size] for i in range(0, len(unique), shard_size)]
     paths = [shard_path(out_dir, i) for i in range(len(shards))]
-    digests = [_digest([dataclasses.asdict(settings), __version__,
+    digests = [_digest([settings.basis(), __version__,
                         [dataclasses.asdict(item) for item in shard]]) for shard in shards]
     bases = [_digest(digests[:i + 1]) for i in range(len(shards))]
     return errors, shards, paths, digests, bases
 
 
-def finish(out_dir, paths, errors, bases):
-    """Removes shards of earlier, larger runs; merges `paths` into the tables and summary."""
+def finish(out_dir, paths, errors, bases, identifiers="remove"):
+    """Removes shards of earlier, larger runs; merges `paths` into the tables and summary
+    (`identifiers`: the policy's mode, for the summary)."""
     out_dir = Path(out_dir)
     for stale in (out_dir / SHARDS_FOLDER).glob(SHARD_PATTERN.replace("{:05d}", "*")):
         if stale not in paths:
             stale.unlink()  # left by an earlier run over more inputs
-    return _merge(out_dir, paths, errors, bases)
+    return _merge(out_dir, paths, errors, bases, identifiers)

@@ -95,7 +95,7 @@ class PretrainConfig:
     variant: str = "pclr"
     objective: str = "pclr"
     targets: tuple = ()
-    batch_size: int = 64
+    batch_size: int = 32  # the released recipe (ml4h's; the model card's ablation)
     epochs: int = 10
     steps: int = 0
     optimizer: str = "adam"

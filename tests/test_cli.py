@@ -154,3 +154,80 @@ def test_embed_probe_and_finetune_through_the_cli(narrow_models, synthetic_tenso
     outputs = model.predict(np.zeros((2, 4096, 12), np.float32), verbose=0)
     outputs = outputs if isinstance(outputs, (list, tuple)) else list(outputs.values())
     assert sorted(o.shape for o in outputs) == [(2, 1), (2, 1)]
+
+
+def subcommands():
+    import argparse
+
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    for name, parser in subcommands().items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue  # -h, and earlier names kept as hidden aliases
+            where = f"pclr {name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and len(action.help) > 10, f"{where}: no help text"
+            shown = formatter._expand_help(action)
+            if action.default not in (None, False):
+                assert "default" in shown, f"{where}: its default is not shown"
+                assert shown.count("(default:") <= 1, f"{where}: default shown twice"
+
+
+def test_help_shows_defaults_of_the_released_recipe():
+    text = subcommands()["pretrain"].format_help()
+    assert "as the released recipe (default: 32)" in " ".join(text.split())
+    assert build_parser().parse_args(["pretrain", "--data", "d", "--out", "o"]).batch_size == 32
+
+
+def test_the_model_is_model_everywhere_and_earlier_names_still_work():
+    parse = build_parser().parse_args
+    assert parse(["export", "--model", "m.h5", "--out", "o"]).model == "m.h5"
+    assert parse(["export", "--weights", "m.h5", "--out", "o"]).model == "m.h5"
+    for flag in ("--model", "--init-weights"):
+        assert parse(["pretrain", "--data", "d", "--out", "o", flag, "m.h5"]).model == "m.h5"
+    args = parse(["experiment", "--data", "d", "--out", "o", "--model", "p.h5",
+                  "--encoder", "mine=m.keras", "--weights", "w.h5"])
+    assert args.model == ["p.h5", "mine=m.keras", "w.h5"]
+    for flags in (["--target", "NORM,MI", "--target", "CD"], ["--targets", "NORM,MI,CD"]):
+        assert parse(["pretrain", "--data", "d", "--out", "o", *flags]).target in (
+            ["NORM,MI", "CD"], ["NORM,MI,CD"])
+    tensorize = parse(["tensorize", "--data", "a", "b", "--out", "o"])
+    assert (tensorize.data, tensorize.sources) == (["a", "b"], [])
+    hidden = " ".join(parser.format_help() for parser in subcommands().values())
+    assert "--weights" not in hidden and "--init-weights" not in hidden
+    assert "--targets" not in hidden and "--encoder " not in hidden
+
+
+def write_labels(folder, columns):
+    folder.mkdir()
+    pd.DataFrame({c: [1] for c in columns}).to_csv(folder / "labels.csv", index=False)
+
+
+def test_experiment_test_set_is_required_unless_the_data_has_strat_fold(tmp_path, capsys,
+                                                                        monkeypatch):
+    write_labels(tmp_path / "plain", ["ecg_id", "patient_id", "sex"])
+    with pytest.raises(SystemExit) as raised:
+        pclr_main(["experiment", "--data", str(tmp_path / "plain"), "--out", str(tmp_path / "o")])
+    assert raised.value.code == 2 and "--test is required" in capsys.readouterr().err
+
+    import pclr_keras.experiment
+
+    seen = {}
+    monkeypatch.setattr(pclr_keras.experiment, "run_experiment",
+                        lambda data, out, encoders, test, **kw: seen.update(
+                            test=test, encoders=encoders))
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "probe_results.md").write_text("table")
+    write_labels(tmp_path / "ptbxl", ["ecg_id", "patient_id", "strat_fold"])
+    pclr_main(["experiment", "--data", str(tmp_path / "ptbxl"), "--out", str(tmp_path / "o"),
+               "--model", "p.h5", "--model", "mine=m.keras"])
+    assert seen["test"] == "strat_fold >= 9"
+    assert 'held-out set --test "strat_fold >= 9"' in capsys.readouterr().out
+    assert seen["encoders"] == {"PCLR": "p.h5", "mine": "m.keras", "random weights": "random"}

@@ -23,7 +23,8 @@ from pclr_keras.embedding import (
 from pclr_keras.io import read_wfdb
 from pclr_keras.models import build_encoder
 from pclr_keras.preprocess import preprocess_ecg
-from pclr_keras.tensorize import find_inputs, tensorize
+from pclr_keras.deidentify import without_root
+from pclr_keras.tensorize import TensorizeSettings, find_inputs, tensorize
 
 ATOL = 1e-5
 
@@ -128,9 +129,9 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
     good, expected_errors = write_mixed_folder(tmp_path / "ecgs")
     out = tmp_path / "emb.parquet"
     summary = embed(encoder, [tmp_path / "ecgs"], out, batch_size=2, chunk_size=3,
-                    progress=False)
+                    progress=False, patient_id_field="patient_id")  # named: written as read
     frame = read_output(out)
-    assert frame.ecg_id.tolist() == [str(p.with_suffix("")) for p in good]
+    assert frame.ecg_id.tolist() == [p.stem for p in good]  # relative to the folder given
     assert frame.patient_id.tolist() == ["P0", "P1", "P0", "P1", "P0"]
     x = []
     for path in good:
@@ -141,10 +142,11 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
 
     errors = pd.read_csv(tmp_path / "emb.parquet.errors.csv")
     # a WFDB record is named without `.hea`, as `pclr tensorize` names it
-    assert dict(zip(errors.source, errors.problem)) == {
-        str(tmp_path / "ecgs" / name): problem for name, problem in expected_errors.items()}
+    assert dict(zip(errors.source, errors.problem)) == expected_errors  # relative names
     assert errors.message.str.len().gt(10).all()
-    tensorize(find_inputs([tmp_path / "ecgs"]), tmp_path / "tensors", workers=1, progress=False)
+    assert not errors.message.str.contains(str(tmp_path)).any()
+    tensorize(find_inputs([tmp_path / "ecgs"]), tmp_path / "tensors",
+              TensorizeSettings(patient_id_field="patient_id"), workers=1, progress=False)
     pd.testing.assert_frame_equal(
         errors.sort_values("source", ignore_index=True),
         pd.read_csv(tmp_path / "tensors" / "errors.csv").sort_values("source", ignore_index=True))
@@ -155,9 +157,11 @@ def test_bad_files_are_reported_and_the_rest_embedded(encoder, tmp_path):
     # the in-memory API (`pclr demo`) runs the same pipeline
     result = embed_files(encoder, sorted((tmp_path / "ecgs").glob("*.hea")), "pclr",
                          batch_size=4, progress=False)
-    assert result.sources == [str(p) for p in good]
+    assert result.sources == [str(p) for p in good]  # in memory: the paths as given
     np.testing.assert_allclose(result.embeddings, vectors(frame), atol=ATOL, rtol=ATOL)
-    assert sorted(result.errors) == sorted(map(tuple, errors.to_numpy()))
+    root = tmp_path / "ecgs"
+    assert sorted((without_root(s, root), p, without_root(m, root))
+                  for s, p, m in result.errors) == sorted(map(tuple, errors.to_numpy()))
 
 
 def test_ecgs_with_one_or_two_flat_leads_are_embedded_and_flagged(encoder, encoder_file,
@@ -183,7 +187,7 @@ def test_ecgs_with_one_or_two_flat_leads_are_embedded_and_flagged(encoder, encod
     out = tmp_path / "strict.csv"
     assert pclr_main(["embed", "--model", str(encoder_file), "--data", str(folder),
                       "--out", str(out), "--strict"]) in (0, None)
-    assert read_output(out).ecg_id.tolist() == [str(folder / "a_good")]
+    assert read_output(out).ecg_id.tolist() == ["a_good"]
     errors = pd.read_csv(tmp_path / "strict.csv.errors.csv")
     assert errors.problem.tolist() == ["flat_lead", "flat_lead"]
 
@@ -328,8 +332,14 @@ def test_folder_mixing_every_format_tensorizes_and_embeds(encoder, tmp_path):
     errors = pd.read_csv(out / "errors.csv")
     assert summary["tensorized"] == 8 and summary["rejected"] == {}, errors.message.tolist()
     labels = pd.read_csv(out / "labels.csv")
-    assert labels.loc[labels.ecg_id.str.endswith("dicom_ecg"), "patient_id"].isna().all()
-    assert set(labels.file_ecg_id.dropna()) >= {"61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"}
+    assert labels.patient_id.isna().all()  # the files' ids are left out by default
+    assert "file_ecg_id" not in labels and "61d1a24f" not in (out / "labels.csv").read_text()
+    kept = tmp_path / "kept"
+    assert pclr_main(["tensorize", str(folder), "--out", str(kept), "--workers", "1",
+                      "--keep-identifiers"]) == 0
+    kept_labels = pd.read_csv(kept / "labels.csv")
+    assert kept_labels.patient_id.notna().sum() == 6  # the six hospital files' own ids
+    assert set(kept_labels.file_ecg_id.dropna()) >= {"61d1a24f-b47e-41aa-ae95-f8ac302f4eeb"}
 
     from_raw = embed(encoder, [folder], tmp_path / "raw.parquet", progress=False)
     from_tensors = embed(encoder, out, tmp_path / "tensors.parquet", progress=False)

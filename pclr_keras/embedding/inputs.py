@@ -36,36 +36,38 @@ class ECGRow(NamedTuple):
     start_s: float
 
 
-def file_rows(path, variant, reader_options=None, patient_id_field="patient_id",
+def file_rows(path, data_root, variant, reader_options=None, policy=None,
               max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
-    """Reads one input file, one ECG at a time: yields (rows, errors). Never raises.
+    """Reads one input file, one ECG at a time: yields (rows, errors, identifiers).
+    Never raises.
 
     rows: an `ECGRow` per ECG, or with `windows="all"` per whole 10 s window
     (ids `ecg_id`, `ecg_id#w1`, ... as `pclr tensorize` names them). An ECG
     with a window that fails validation is rejected whole: its first error is
     reported and none of its windows embedded, so a mean over windows never
-    silently covers part of a recording.
+    silently covers part of a recording. Ids, patient ids and errors follow
+    `policy` (`pclr_keras.ingest.read_ecgs`), relative to `data_root`;
+    identifiers: the ECG's `IdentifierSummary` (None without a policy).
     """
     name = variant.name
     for ecg in read_ecgs(path, (variant,), windows=windows, reader_options=reader_options,
-                         max_flat_leads=max_flat_leads):
+                         max_flat_leads=max_flat_leads, policy=policy, data_root=data_root):
         if ecg.errors:
-            yield [], ecg.errors[:1]
+            yield [], ecg.errors[:1], ecg.identifiers
             continue
-        patient = ecg.meta.get(patient_id_field) if patient_id_field else None
-        patient = "" if patient is None else str(patient)
-        yield [ECGRow(window_id(ecg.ecg_id, w.index), ecg.ecg_id, patient, ecg.source,
+        yield [ECGRow(window_id(ecg.ecg_id, w.index), ecg.ecg_id, ecg.patient_id, ecg.source,
                       str(path), w.tensors[name], w.quality, w.index, w.start_s)
-               for w in ecg.windows], []
+               for w in ecg.windows], [], ecg.identifiers
 
 
 def _read_file(*args):
-    """All of `file_rows(*args)` at once: (rows, errors), for files of one ECG."""
-    rows, errors = [], []
-    for found, file_errors in file_rows(*args):
+    """All of `file_rows(*args)` at once: (rows, errors, identifiers), for files of one ECG."""
+    rows, errors, identifiers = [], [], []
+    for found, file_errors, summary in file_rows(*args):
         rows += found
         errors += file_errors
-    return rows, errors
+        identifiers.append(summary)
+    return rows, errors, identifiers
 
 
 def file_size(path):
@@ -92,15 +94,16 @@ class Batch:
     qualities: list = None  # "" or "flat:V1,..." per ECG
     windows: list = None  # window index of each row (0: the first 10 s)
     starts: list = None  # its start in the recording, s
+    identifiers: list = None  # `IdentifierSummary` of each ECG read (raw files)
 
     @classmethod
-    def of_rows(cls, chunk, rows, errors=(), units=0, last=False):
+    def of_rows(cls, chunk, rows, errors=(), units=0, last=False, identifiers=()):
         """A batch of `ECGRow`s."""
         x = np.stack([row.tensor for row in rows]) if rows else None
         return cls(chunk, x, [r.ecg_id for r in rows], [r.patient_id for r in rows],
                    [r.source for r in rows], list(errors), units, last, [r.path for r in rows],
                    [r.quality for r in rows], [r.window for r in rows],
-                   [r.start_s for r in rows])
+                   [r.start_s for r in rows], [i for i in identifiers if i is not None])
 
 
 class TensorizedInput:
@@ -160,16 +163,20 @@ class TensorizedInput:
 
 
 class FileInput:
-    """Units are ECG files; a thread pool reads and preprocesses ahead, in order."""
+    """Units are ECG files; a thread pool reads and preprocesses ahead, in order.
+
+    `roots`: each file's data root (`ingest.list_inputs`); ids and errors
+    follow `policy`. Without a policy (in-memory use), they are as read.
+    """
 
     unit = "file"
 
-    def __init__(self, paths, variant, reader_options=None, patient_id_field="patient_id",
-                 workers=None, max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
+    def __init__(self, paths, variant, reader_options=None, policy=None, workers=None,
+                 max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", roots=None):
         self.paths = list(paths)
+        self.roots = list(roots) if roots is not None else [None] * len(self.paths)
         self.count = len(self.paths)
-        self.read_args = (variant, dict(reader_options or {}), patient_id_field,
-                          max_flat_leads, windows)
+        self.read_args = (variant, dict(reader_options or {}), policy, max_flat_leads, windows)
         self.workers = workers or min(4, os.cpu_count() or 1)
 
     def keys(self, positions):
@@ -177,7 +184,8 @@ class FileInput:
         return [[str(self.paths[p]), file_size(self.paths[p])] for p in positions]
 
     def _results(self, pool, order, stop, lookahead):
-        """(chunk, last file of the chunk, file finished, rows, errors), in input order.
+        """(chunk, last file of the chunk, file finished, rows, errors, identifier
+        summaries), in input order.
 
         Single-ECG files are read `lookahead` files ahead by the pool; a file
         that may hold many ECGs is streamed here, one ECG at a time, when
@@ -191,40 +199,41 @@ class FileInput:
                 item = next(order, None)
                 if item is None:
                     return
-                chunk, path, last = item
+                chunk, path, root, last = item
                 future = None if Path(path).suffix.lower() in MULTI_ECG_SUFFIXES else \
-                    pool.submit(_read_file, path, *self.read_args)
-                pending.append((chunk, last, path, future))
+                    pool.submit(_read_file, path, root, *self.read_args)
+                pending.append((chunk, last, path, root, future))
 
         fill()
         while pending and not stop.is_set():
-            chunk, last, path, future = pending.popleft()
+            chunk, last, path, root, future = pending.popleft()
             fill()
             if future is None:
-                for rows, errors in file_rows(path, *self.read_args):
-                    yield chunk, False, False, rows, errors
+                for rows, errors, identifiers in file_rows(path, root, *self.read_args):
+                    yield chunk, False, False, rows, errors, [identifiers]
                     if stop.is_set():
                         return
-                yield chunk, last, True, [], []
+                yield chunk, last, True, [], [], []
             else:
                 yield (chunk, last, True, *future.result())
 
     def batches(self, chunks, batch_size, stop):
-        order = ((chunk, self.paths[p], k == len(positions) - 1)
+        order = ((chunk, self.paths[p], self.roots[p], k == len(positions) - 1)
                  for chunk, positions in chunks for k, p in enumerate(positions))
-        rows, errors, units = [], [], 0
+        rows, errors, units, identifiers = [], [], 0, []
 
         def batch(chunk, last):
-            nonlocal rows, errors, units
-            out = Batch.of_rows(chunk, rows, errors, units, last)
-            rows, errors, units = [], [], 0
+            nonlocal rows, errors, units, identifiers
+            out = Batch.of_rows(chunk, rows, errors, units, last, identifiers)
+            rows, errors, units, identifiers = [], [], 0, []
             return out
 
         lookahead = max(2 * batch_size, 4 * self.workers)
         with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-            for chunk, last, finished, found, file_errors in self._results(
+            for chunk, last, finished, found, file_errors, summaries in self._results(
                     pool, order, stop, lookahead):
                 errors += file_errors
+                identifiers += summaries
                 units += finished
                 for row in found:
                     rows.append(row)

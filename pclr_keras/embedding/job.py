@@ -18,7 +18,10 @@ from pclr_keras.embedding.model import forward_function, model_digest, resolve_m
 from pclr_keras.embedding.parts import (
     FORMAT_VERSION, PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, finished,
     output_paths, part_digest, write_part)
-from pclr_keras.ingest import list_files
+from pclr_keras.atomic import write_json
+from pclr_keras.deidentify import IdentifierPolicy
+from pclr_keras.ingest import list_inputs
+from pclr_keras.outcome import NoInput
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 from pclr_keras.tensorize import is_tensorized_folder
 
@@ -46,8 +49,9 @@ def parse_shard(text):
 
 def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
-          reader_options=None, patient_id_field="patient_id", keep_parts=False,
-          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean"):
+          reader_options=None, patient_id_field=None, keep_parts=False,
+          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
+          identifiers=None, key_file=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -72,8 +76,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         workers: int or None. Threads reading raw files (default: min(4, cores)).
         reader_options: dict for the HDF5 / NumPy readers (`fs`, `lead_names`,
             `units`, `layout`).
-        patient_id_field: str or None. Raw files: the metadata field
-            (e.g. a WFDB `#patient_id:` header line) holding the patient id.
+        patient_id_field: str or None. Raw files: a metadata field holding
+            the patient id, written as read; else the file's follows `identifiers`.
         keep_parts: bool. Keep `<out>.parts/` after the output is written.
         max_flat_leads: int. Raw files: an ECG with up to this many flat
             leads is embedded and its flat leads listed in `quality`
@@ -87,6 +91,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             mean representation over its windows and their count
             (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
             `start_s`).
+        identifiers, key_file: raw files: "remove" (default), "pseudonymize"
+            (default with a `key_file`) or "keep" (`pclr_keras.deidentify`).
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -95,7 +101,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         written to `<out>.summary.json`).
 
     Raises:
-        ValueError: bad arguments, or no ECG file in `sources`.
+        ValueError: bad arguments. `outcome.NoInput` (a ValueError): no ECG
+            file in `sources`; the summary is written first.
         FileNotFoundError: a model path that does not exist.
     """
     began = time.perf_counter()
@@ -109,11 +116,12 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     variant = variant_of(encoder, variant)
     dim = int(encoder.output.shape[-1])
     identity = model_digest(encoder)
-    data = _open_inputs(sources, variant, reader_options, patient_id_field, workers,
-                        max_flat_leads, windows)
+    policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
+    data = _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads,
+                        windows, out)
     try:
         settings = [FORMAT_VERSION, identity, variant.name, data.unit,
-                    sorted((reader_options or {}).items()), patient_id_field, max_flat_leads]
+                    sorted((reader_options or {}).items()), policy.basis(), max_flat_leads]
         if windows == "all":  # the digests of existing "first" jobs stay as they were
             settings += [windows, aggregate]
         plan = _Plan.of(data, (index, count), chunk_size, settings, out, fmt, dim)
@@ -130,6 +138,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             "unit": data.unit, "parts": len(plan.chunks), "parts_reused": reused,
             "job": plan.job, "windows": windows,
             "aggregate": aggregate if windows == "all" else None,
+            "identifiers": policy.mode if data.unit == "file" else TENSORIZED_IDENTIFIERS,
         }
         return assemble(plan.part_paths, out, fmt, dim, summary, windows=windows,
                         aggregate=aggregate, began=began, keep_parts=keep_parts)
@@ -137,9 +146,15 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         data.close()
 
 
-def _open_inputs(sources, variant, reader_options, patient_id_field, workers, max_flat_leads,
-                 windows):
-    """A `TensorizedInput` for a tensorized folder, else a `FileInput` over the files."""
+TENSORIZED_IDENTIFIERS = "as tensorized"
+
+
+def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads, windows,
+                 out):
+    """A `TensorizedInput` for a tensorized folder, else a `FileInput` over the files.
+
+    No file at all: writes the summary saying so, then raises `NoInput`.
+    """
     listed = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
     if not listed:
         raise ValueError("embed: no sources given.")
@@ -148,13 +163,21 @@ def _open_inputs(sources, variant, reader_options, patient_id_field, workers, ma
         raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder; give it alone, "
                          "not with other sources.")
     if folders:
+        if policy.mode != "remove" or policy.patient_id_field:
+            raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder: its ids are "
+                             "those tensorize wrote; give the identifier options to "
+                             "`pclr tensorize`.")
         return TensorizedInput(folders[0], variant, windows)
-    data = FileInput(list_files(listed), variant, reader_options, patient_id_field, workers,
-                     max_flat_leads, windows)
-    if not data.count:
-        raise ValueError(f"embed: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
-                         f"{listed}.")
-    return data
+    found = list_inputs(listed)
+    if not found:
+        message = (f"no ECG found in the inputs given: no ECG files (.hea, .xml, .dcm, .h5, "
+                   f".npy, ...) in "
+                   f"{', '.join(map(str, listed))}")
+        write_json(output_paths(out)[2], {"out": str(out), "ecgs_found": 0, "embedded": 0,
+                                          "rejected": {}, "problem": message})
+        raise NoInput(f"embed: {message}.")
+    return FileInput([path for path, _ in found], variant, reader_options, policy, workers,
+                     max_flat_leads, windows, roots=[root for _, root in found])
 
 
 def _digest(payload):
@@ -200,6 +223,7 @@ def _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate,
             if batch.x is not None:
                 buffer.add(batch, forward(batch.x))
             buffer.errors += batch.errors
+            buffer.count_identifiers(batch.identifiers)
             bar.update(batch.units)
             if batch.last:
                 write_part(plan.part_paths[batch.chunk], plan.digests[batch.chunk], dim,
@@ -231,6 +255,11 @@ def format_summary(summary):
         lines.append(f"  throughput       {summary['ecgs_per_second']} ECGs/s "
                      f"({summary['seconds']:.1f} s; {summary['parts_reused']} of "
                      f"{summary['parts']} parts reused)")
+    identifiers = summary.get("identifiers") or {}
+    if identifiers.get("identifiers") in ("remove", "pseudonymize", "keep"):
+        lines.append(f"  identifiers      {identifiers['identifiers']}")
+    if identifiers.get("note"):
+        lines.append(f"  note             {identifiers['note']}")
     return "\n".join(lines)
 
 
@@ -276,8 +305,8 @@ def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=N
     from pclr_keras.variants import get_variant
 
     paths = list(paths)
-    data = FileInput(paths, get_variant(variant), patient_id_field=None, workers=workers,
-                     max_flat_leads=max_flat_leads)
+    data = FileInput(paths, get_variant(variant), workers=workers,
+                     max_flat_leads=max_flat_leads)  # in memory: ids and errors as read
     forward = forward_function(encoder)
     sources, chunks, errors, quality = [], [], [], []
     work = [(0, np.arange(len(paths)))] if paths else []

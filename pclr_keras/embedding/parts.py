@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pclr_keras.atomic import write_errors, write_json
+from pclr_keras.deidentify import IdentifierSummary
 from pclr_keras.ingest import ecg_starts
 from pclr_keras.preprocess import flat_leads_of, quality_flags
 
@@ -95,6 +96,14 @@ class ChunkBuffer:
         self.ids, self.patients, self.sources, self.qualities = [], [], [], []
         self.embeddings, self.errors = [], []
         self.windows, self.starts = [], []
+        self.identifiers = None  # `IdentifierSummary` of the ECGs read from files
+
+    def count_identifiers(self, summaries):
+        """Adds the `IdentifierSummary`s of ECGs read (what the policy left out)."""
+        for summary in summaries or ():
+            if self.identifiers is None:
+                self.identifiers = IdentifierSummary(summary.mode)
+            self.identifiers.merge(summary)
 
     def add(self, batch, embeddings):
         """The rows of an `inputs.Batch` and their representations."""
@@ -148,9 +157,11 @@ def write_part(path, digest, dim, buffer, windows="first", aggregate="mean"):
     columns = [pa.array(values, pa.string())
                for values in (ids, patients, sources, qualities)] + extra
     columns += [pa.array(column) for column in np.ascontiguousarray(embeddings.T)]
-    schema = _schema(dim, {"pclr_digest": digest,
-                           "pclr_errors": json.dumps([list(e) for e in buffer.errors])},
-                     window_fields(windows, aggregate))
+    metadata = {"pclr_digest": digest,
+                "pclr_errors": json.dumps([list(e) for e in buffer.errors])}
+    if buffer.identifiers is not None:
+        metadata["pclr_identifiers"] = json.dumps(buffer.identifiers.as_dict())
+    schema = _schema(dim, metadata, window_fields(windows, aggregate))
     table = pa.Table.from_arrays(columns, schema=schema)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
@@ -164,7 +175,7 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
     `a.xml`) keeps its first row; the later ones become `duplicate` errors.
 
     Returns:
-        (rows written, errors of all parts in order).
+        (rows written, errors of all parts in order, their `IdentifierSummary`s).
     """
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -175,11 +186,15 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
     schema = _schema(dim, metadata, fields)
     writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else \
         pa_csv.CSVWriter(tmp, _schema(dim, fields=fields))
-    seen, errors, written = set(), [], 0
+    seen, errors, written, identifiers = set(), [], 0, []
     try:
         for path in part_paths:
             part = pq.ParquetFile(path)
-            errors += [tuple(e) for e in json.loads(part.schema_arrow.metadata[b"pclr_errors"])]
+            stored = part.schema_arrow.metadata
+            errors += [tuple(e) for e in json.loads(stored[b"pclr_errors"])]
+            if b"pclr_identifiers" in stored:
+                identifiers.append(IdentifierSummary.from_dict(
+                    json.loads(stored[b"pclr_identifiers"])))
             table = part.read()
             keep = []
             for ecg_id, source in zip(table.column("ecg_id").to_pylist(),
@@ -197,7 +212,7 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
     finally:
         writer.close()
     os.replace(tmp, out)
-    return written, errors
+    return written, errors, identifiers
 
 
 def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="mean",
@@ -208,8 +223,9 @@ def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="
         part_paths: the parts, in the order their rows are appended.
         out, fmt, dim: the output file, "parquet" or "csv", the representation size.
         summary: dict. What the job knows before assembling; stored in the
-            output's metadata (`pclr_summary`) and extended with `totals`
-            and the counts (`ecgs_found`, `embedded`, `rejected`).
+            output's metadata (`pclr_summary`) and extended with `totals`,
+            the counts (`ecgs_found`, `embedded`, `rejected`) and what the
+            identifier policy (its mode in `summary["identifiers"]`) left out.
         windows, aggregate: as `embed`; they decide the columns.
         sort_errors: bool. Sort the errors (their order in the parts is not
             deterministic on Beam).
@@ -218,15 +234,19 @@ def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="
         keep_parts: bool. Keep `<out>.parts/`.
     """
     parts_dir, errors_path, summary_path = output_paths(out)
-    embedded, errors = _concatenate(part_paths, out, fmt, dim,
-                                    {"pclr_summary": json.dumps(summary)},
-                                    window_fields(windows, aggregate))
+    embedded, errors, identifiers = _concatenate(part_paths, out, fmt, dim,
+                                                 {"pclr_summary": json.dumps(summary)},
+                                                 window_fields(windows, aggregate))
     if sort_errors:
         errors.sort()
     write_errors(errors, errors_path)
+    left_out = IdentifierSummary(summary.get("identifiers", "remove"))
+    for part in identifiers:
+        left_out.merge(part)
     summary = dict(summary, **(totals or {}), ecgs_found=embedded + len(errors),
                    embedded=embedded,
-                   rejected=dict(sorted(Counter(problem for _, problem, _ in errors).items())))
+                   rejected=dict(sorted(Counter(problem for _, problem, _ in errors).items())),
+                   identifiers=left_out.as_dict())
     if began is not None:
         seconds = time.perf_counter() - began
         summary.update(seconds=round(seconds, 3), ecgs_per_second=round(

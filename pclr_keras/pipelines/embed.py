@@ -26,42 +26,44 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from pclr_keras.atomic import write_json
 from pclr_keras.checks import positive_int
+from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.embedding.inputs import file_rows
 from pclr_keras.embedding.model import model_digest, resolve_model, variant_of
 from pclr_keras.embedding.parts import (
     PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, output_paths, write_part)
 from pclr_keras.pipelines.inference import EncoderModelHandler
-from pclr_keras.pipelines.sources import (
-    expand_source, is_local, pipeline_options, restore_error, staged)
+from pclr_keras.pipelines.sources import expand_source, is_local, pipeline_options, staged
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
 ERRORS = "errors"
+IDENTIFIERS = "identifiers"
 
 
 class ReadECGs(beam.DoFn):
-    """A file -> ((`ECGRow` without its tensor, k), tensor) per ECG (or window) it holds.
+    """A (file, data root) -> ((`ECGRow` without its tensor, k), tensor) per ECG (or
+    window) it holds.
 
     Files of many ECGs fan out here; k numbers the rows of one file. Every
     ECG that cannot be read or fails validation goes to the `errors` output
-    as (source, problem, message).
+    as (source, problem, message); what the identifier policy left out of
+    each ECG, to the `identifiers` output. Ids are named against the data
+    root as the local job names them (a remote file is staged at its place).
     """
 
-    def __init__(self, variant, reader_options, patient_id_field, max_flat_leads,
-                 windows="first"):
-        self.read_args = (variant, dict(reader_options or {}), patient_id_field,
-                          max_flat_leads, windows)
+    def __init__(self, variant, reader_options, policy, max_flat_leads, windows="first"):
+        self.read_args = (variant, dict(reader_options or {}), policy, max_flat_leads,
+                          windows)
 
-    def process(self, path):
-        with staged(path) as (local, restore):
+    def process(self, item):
+        path, root = item
+        with staged(path, root) as (local, local_root):
             k = 0
-            for rows, errors in file_rows(local, *self.read_args):
+            for rows, errors, identifiers in file_rows(local, local_root, *self.read_args):
+                yield beam.pvalue.TaggedOutput(IDENTIFIERS, (path, identifiers.as_dict()))
                 for error in errors:
-                    yield beam.pvalue.TaggedOutput(ERRORS, restore_error(error, restore))
+                    yield beam.pvalue.TaggedOutput(ERRORS, error)
                 for row in rows:
-                    key = row._replace(ecg_id=restore(row.ecg_id),
-                                       record_id=restore(row.record_id),
-                                       source=restore(row.source), path=path, tensor=None)
-                    yield (key, k), row.tensor
+                    yield (row._replace(path=path, tensor=None), k), row.tensor
                     k += 1
 
 
@@ -95,6 +97,8 @@ class WritePart(beam.DoFn):
                       key=lambda row: (row[0][0].path, row[0][1]))
         buffer = ChunkBuffer()
         buffer.errors = sorted(item for kind, item in items if kind == ERRORS)
+        buffer.count_identifiers(IdentifierSummary.from_dict(item)
+                                 for kind, item in items if kind == IDENTIFIERS)
         if rows:
             buffer.add_rows([key for (key, _), _ in rows],
                             [embedding for _, embedding in rows])
@@ -112,22 +116,22 @@ def _finish(part_paths, files, out, fmt, dim, summary, windows, aggregate):
 
 
 def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_size,
-                   chunk_size, reader_options, patient_id_field, max_flat_leads, summary,
+                   chunk_size, reader_options, policy, max_flat_leads, summary,
                    windows="first", aggregate="mean"):
     """Adds the embedding transforms to `pipeline`; see `embed_on_beam`."""
     parts_dir = output_paths(out)[0]
     files = (pipeline
              | "Sources" >> beam.Create([str(s) for s in sources])
              | "ListFiles" >> beam.FlatMap(expand_source)
-             | "ByRealPath" >> beam.Map(lambda path: (_canonical(path), path))
+             | "ByRealPath" >> beam.Map(lambda item: (_canonical(item[0]), item))
              | "EachFileOnce" >> beam.CombinePerKey(min)
              | "Files" >> beam.Values()
              | "Spread" >> beam.Reshuffle())
     count = files | "CountFiles" >> beam.combiners.Count.Globally()
     parts = count | "Parts" >> beam.Map(lambda n: max(1, math.ceil(n / chunk_size)))
     ecgs = files | "Read" >> beam.ParDo(
-        ReadECGs(variant, reader_options, patient_id_field, max_flat_leads, windows)
-    ).with_outputs(ERRORS, main="ecgs")
+        ReadECGs(variant, reader_options, policy, max_flat_leads, windows)
+    ).with_outputs(ERRORS, IDENTIFIERS, main="ecgs")
     embedded = (ecgs.ecgs
                 | "Embed" >> RunInference(KeyedModelHandler(
                     EncoderModelHandler(model, batch_size)))
@@ -137,7 +141,10 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
         n=beam.pvalue.AsSingleton(parts))
     keyed_errors = ecgs[ERRORS] | "ErrorPart" >> beam.Map(
         lambda error, n: (part_of(error[0], n), (ERRORS, error)), n=beam.pvalue.AsSingleton(parts))
-    return ((keyed_rows, keyed_errors)
+    keyed_identifiers = ecgs[IDENTIFIERS] | "IdentifiersPart" >> beam.Map(
+        lambda item, n: (part_of(item[0], n), (IDENTIFIERS, item[1])),
+        n=beam.pvalue.AsSingleton(parts))
+    return ((keyed_rows, keyed_errors, keyed_identifiers)
             | "Together" >> beam.Flatten()
             | "ByPart" >> beam.GroupByKey()
             | "WriteParts" >> beam.ParDo(WritePart(parts_dir, dim, windows, aggregate))
@@ -147,9 +154,9 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
 
 
 def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output_format=None,
-                  variant=None, reader_options=None, patient_id_field="patient_id",
+                  variant=None, reader_options=None, patient_id_field=None,
                   max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-                  beam_options="", workers=None):
+                  identifiers=None, key_file=None, beam_options="", workers=None):
     """`pclr_keras.embedding.embed` for ECG files, as a Beam pipeline.
 
     Args:
@@ -162,7 +169,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         batch_size: int. ECGs per forward pass.
         chunk_size: int. About this many input files per part file.
         output_format, variant, reader_options, patient_id_field,
-            max_flat_leads: as `embed`.
+            max_flat_leads, identifiers, key_file: as `embed`.
         windows, aggregate: as `embed` for ECG files: the first 10 s, or
             every whole 10 s window, averaged per ECG or one row per window.
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
@@ -179,6 +186,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     chunk_size = positive_int(chunk_size, "chunk_size")
     out = Path(out).absolute()
     fmt = choose_format(out, output_format)
+    policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
     encoder, description = resolve_model(model)
@@ -194,13 +202,14 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         "out": str(out), "errors": str(errors_path), "format": fmt, "model": description,
         "model_digest": model_digest(encoder), "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
-        "windows": windows, "aggregate": aggregate if windows == "all" else None}
+        "windows": windows, "aggregate": aggregate if windows == "all" else None,
+        "identifiers": policy.mode}
     del encoder
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
         embed_pipeline(pipeline, str(model), sources, out, variant=variant, dim=dim, fmt=fmt,
                        batch_size=batch_size, chunk_size=chunk_size,
-                       reader_options=reader_options, patient_id_field=patient_id_field,
+                       reader_options=reader_options, policy=policy,
                        max_flat_leads=max_flat_leads, summary=summary, windows=windows,
                        aggregate=aggregate)
     summary = json.loads(summary_path.read_text())

@@ -28,55 +28,65 @@ def is_local(path):
     return FileSystems.get_scheme(str(path)) in (None, "file")
 
 
+def _fixed_part(pattern):
+    """The folder of a glob before its first wildcard: the data root of what it matches."""
+    head = pattern[:min(pattern.index(c) for c in _GLOB_CHARACTERS & set(pattern))]
+    return head.rsplit("/", 1)[0] if "/" in head else "."
+
+
 def expand_source(source):
-    """A file, folder, glob or URL pattern -> the ECG files it names, sorted.
+    """A file, folder, glob or URL pattern -> (ECG file, its data root) pairs, sorted.
 
     A local folder is walked as `pclr embed` / `pclr tensorize` walk it; a
     remote "folder" (a URL ending in `/`) is matched recursively. A plain file
-    name is kept as given even when absent: reading it reports it.
+    name is kept as given even when absent: reading it reports it. The data
+    root is the folder (or a glob's fixed folder) the file was found under,
+    or the file itself: ids are relative to it.
     """
     source = str(source)
     if is_local(source):
         local = source[len("file://"):] if source.startswith("file://") else source
         if Path(local).is_dir():
-            return [str(path) for path in find_ecg_files([local])]
+            return [(str(path), local) for path in find_ecg_files([local])]
         if _GLOB_CHARACTERS & set(local):
             matched = [p for p in glob.glob(local, recursive=True) if os.path.isfile(p)]
-            return [str(path) for path in find_ecg_files(sorted(matched)) if is_ecg_file(path)]
-        return [str(Path(local))]
+            return [(str(path), _fixed_part(local)) for path in find_ecg_files(sorted(matched))
+                    if is_ecg_file(path)]
+        return [(str(Path(local)), str(Path(local)))]
     pattern = source + "**" if source.endswith("/") else source
     if not (_GLOB_CHARACTERS & set(pattern)):
-        return [source]
+        return [(source, source)]
     found = FileSystems.match([pattern])[0].metadata_list
-    return sorted(meta.path for meta in found if is_ecg_file(meta.path))
+    return sorted((meta.path, _fixed_part(pattern)) for meta in found
+                  if is_ecg_file(meta.path))
 
 
 @contextlib.contextmanager
-def staged(path):
-    """Yields (a local path to read, a function mapping local names back to `path`'s).
+def staged(path, root=None):
+    """Yields (a local path to read, the data root to name it against).
 
     Local files are read in place. A remote file is copied to a temporary
-    folder, with its WFDB signal files (same name, other suffixes) for a
-    `.hea`; the folder is removed afterwards.
+    folder at its place relative to `root` (so its id is the one a local
+    copy of the archive would give), with its WFDB signal files (same name,
+    other suffixes) for a `.hea`; the folder is removed afterwards.
     """
     path = str(path)
     if is_local(path):
-        yield path, lambda text: text
+        yield path, (str(root) if root else None)
         return
     folder, name = path.rsplit("/", 1)
+    prefix = str(root or "").rstrip("/") + "/"
+    relative = path[len(prefix):] if root and path.startswith(prefix) else name
     stem = name.rsplit(".", 1)[0]
     wanted = [folder + "/" + stem + ".*"] if name.lower().endswith(".hea") else [path]
     with tempfile.TemporaryDirectory(prefix="pclr-staged-") as tmp:
+        local_folder = Path(tmp, *relative.split("/")[:-1])
+        local_folder.mkdir(parents=True, exist_ok=True)
         for match in FileSystems.match(wanted)[0].metadata_list:
-            target = os.path.join(tmp, match.path.rsplit("/", 1)[1])
+            target = local_folder / match.path.rsplit("/", 1)[1]
             with FileSystems.open(match.path) as remote, open(target, "wb") as local:
                 shutil.copyfileobj(remote, local)
-        yield os.path.join(tmp, name), lambda text: str(text).replace(tmp, folder)
-
-
-def restore_error(error, restore):
-    """An errors-report row with local names mapped back by `restore`."""
-    return tuple(restore(value) for value in error)
+        yield str(local_folder / name), tmp
 
 
 def pipeline_options(beam_options="", workers=None):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from pclr_keras.pipelines.sources import expand_source, pipeline_options, restore_error, staged
+from pclr_keras.pipelines.sources import expand_source, pipeline_options, staged
 from pclr_keras.tensorize import (
     TensorizeInput, TensorizeSettings, finish, is_complete, plan_shards, process_shard,
     read_item)
@@ -25,13 +25,15 @@ from pclr_keras.tensorize import (
 PLAN = "plan"
 
 
-def read_input(item, settings):
-    """One input -> (rows, errors), as `pclr tensorize` reads it, from wherever it is."""
-    with staged(item.path) as (local, restore):
-        rows, errors = read_item(dataclasses.replace(item, path=local), settings)
-        for row in rows:
-            row["ecg_id"], row["source"] = restore(row["ecg_id"]), restore(row["source"])
-        return rows, [restore_error(error, restore) for error in errors]
+def read_input(item, settings, identifiers=None):
+    """One input -> (rows, errors), as `pclr tensorize` reads it, from wherever it is.
+
+    A remote file is staged under a local root at its place relative to its
+    data root, so ids and errors name it as they would a local one.
+    """
+    with staged(item.path, item.root) as (local, root):
+        return read_item(dataclasses.replace(item, path=local, root=root), settings,
+                         identifiers)
 
 
 def write_shard(shard, settings):
@@ -53,7 +55,8 @@ class Plan(beam.DoFn):
         self.shard_size = shard_size
 
     def process(self, paths):
-        inputs = [TensorizeInput(path) for path in sorted(paths)] + list(self.listed)
+        inputs = [TensorizeInput(path, root=root) for path, root in sorted(paths)]
+        inputs += list(self.listed)
         errors, shards, shard_paths, digests, bases = plan_shards(
             inputs, self.out_dir, self.settings, self.planned_errors, self.shard_size)
         yield beam.pvalue.TaggedOutput(PLAN, ([str(p) for p in shard_paths], errors, bases))
@@ -61,12 +64,12 @@ class Plan(beam.DoFn):
             yield shard
 
 
-def _finish(written, plan, out_dir):
+def _finish(written, plan, out_dir, identifiers):
     shard_paths, errors, bases = plan
     missing = sorted(set(shard_paths) - set(written))
     if missing:
         raise RuntimeError(f"tensorize on Beam: shards planned but not written: {missing}")
-    return finish(out_dir, [Path(p) for p in shard_paths], errors, bases)
+    return finish(out_dir, [Path(p) for p in shard_paths], errors, bases, identifiers)
 
 
 def tensorize_on_beam(sources, out_dir, settings=TensorizeSettings(), *, listed=(),
@@ -103,5 +106,6 @@ def tensorize_on_beam(sources, out_dir, settings=TensorizeSettings(), *, listed=
          | "Spread" >> beam.Reshuffle()
          | "WriteShards" >> beam.Map(write_shard, settings)
          | "AllShards" >> beam.combiners.ToList()
-         | "Merge" >> beam.Map(_finish, beam.pvalue.AsSingleton(planned[PLAN]), str(out_dir)))
+         | "Merge" >> beam.Map(_finish, beam.pvalue.AsSingleton(planned[PLAN]), str(out_dir),
+                               settings.policy.mode))
     return json.loads((out_dir / "summary.json").read_text())
