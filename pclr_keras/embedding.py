@@ -56,6 +56,7 @@ from pclr_keras.io import (
     HDF5_SUFFIXES, NUMPY_SUFFIXES, ECGReadError, find_ecg_files, iter_records, read_failure,
     record_id)
 from pclr_keras.atomic import write_errors, write_json
+from pclr_keras.precision import compute_precision, with_precision
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, flat_leads_of, preprocess_ecg, quality_flags)
 from pclr_keras.tensorize import record_windows, window_id, window_start_s
@@ -616,7 +617,8 @@ def _positive(value, name):
 def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field="patient_id", keep_parts=False,
-          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean"):
+          max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
+          precision=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -656,6 +658,10 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             mean representation over its windows and their count
             (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
             `start_s`).
+        precision: `float32`, `bfloat16`, `float16` or `auto` (see
+            `pclr_keras.precision`); None: a path in float32, a model as it
+            computes. Part digests include it, so a re-run in another
+            precision recomputes instead of mixing the two.
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -677,6 +683,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     out = Path(out)
     fmt = _output_format(out, output_format)
     encoder, description = _resolve_model(model)
+    encoder = with_precision(encoder, precision)
     variant = _variant_of(encoder, variant)
     dim = int(encoder.output.shape[-1])
     identity = model_digest(encoder)
@@ -703,6 +710,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
                     sorted((reader_options or {}).items()), patient_id_field, max_flat_leads]
         if windows == "all":  # the digests of existing "first" jobs stay as they were
             settings += [windows, aggregate]
+        if compute_precision(encoder) != "float32":  # float32 digests stay as they were
+            settings += [compute_precision(encoder)]
         digests = [_digest([settings, data.keys(chunk)]) for chunk in chunks]
         job = _digest([digests, index, count, fmt, dim])
         done = _finished(out, job)
@@ -739,6 +748,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             "inputs": int(data.count), "units_in_shard": int(len(positions)), "unit": data.unit,
             "parts": len(chunks), "parts_reused": len(chunks) - len(todo), "job": job,
             "windows": windows, "aggregate": aggregate if windows == "all" else None,
+            "precision": compute_precision(encoder),
         }
         embedded, errors = _concatenate(part_paths, out, fmt, dim,
                                         {"pclr_summary": json.dumps(summary)},
@@ -765,7 +775,8 @@ def format_summary(summary):
     index, count = summary["shard"]
     lines = [
         f"PCLR representations -> {summary['out']}",
-        f"  model            {summary['model']} ({summary['variant']})",
+        f"  model            {summary['model']} ({summary['variant']}, "
+        f"{summary.get('precision', 'float32')})",
         f"  shard            {index}/{count}: {summary['units_in_shard']} of "
         f"{summary['inputs']} {summary['unit']}s",
         f"  ECGs found       {summary['ecgs_found']}",

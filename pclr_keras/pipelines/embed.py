@@ -29,6 +29,7 @@ from pclr_keras.embedding import (
     PART_PATTERN, _ChunkBuffer, _concatenate, _iter_file, _output_format, _paths,
     _positive, _resolve_model, _variant_of, _write_part, model_digest)
 from pclr_keras.pipelines.inference import EncoderModelHandler
+from pclr_keras.precision import resolve_precision
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 from pclr_keras.pipelines.sources import (
     expand_source, is_local, pipeline_options, restore_error, staged)
@@ -123,7 +124,8 @@ def _finish(part_paths, files, out, fmt, dim, summary):
 
 
 def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_size,
-                   chunk_size, reader_options, patient_id_field, max_flat_leads, summary):
+                   chunk_size, reader_options, patient_id_field, max_flat_leads, summary,
+                   precision="float32"):
     """Adds the embedding transforms to `pipeline`; see `embed_on_beam`."""
     parts_dir = _paths(out)[0]
     files = (pipeline
@@ -139,7 +141,7 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
         ReadECGs(variant, reader_options, patient_id_field, max_flat_leads)).with_outputs(ERRORS, main="ecgs")
     embedded = (ecgs.ecgs
                 | "Embed" >> RunInference(KeyedModelHandler(
-                    EncoderModelHandler(model, batch_size)))
+                    EncoderModelHandler(model, batch_size, precision)))
                 | "Rows" >> beam.MapTuple(lambda key, result: (key, result.inference)))
     keyed_rows = embedded | "RowPart" >> beam.Map(
         lambda row, n: (part_of(row[0][0], n), ("row", row)), n=beam.pvalue.AsSingleton(parts))
@@ -157,7 +159,7 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
 def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output_format=None,
                   variant=None, reader_options=None, patient_id_field="patient_id",
                   max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-                  beam_options="", workers=None):
+                  beam_options="", workers=None, precision=None):
     """`pclr_keras.embedding.embed` for ECG files, as a Beam pipeline.
 
     Args:
@@ -176,6 +178,8 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
             default the DirectRunner, multi-processing, on `workers` processes.
         workers: int or None. DirectRunner processes (default: all cores).
+        precision: as `embed` (None: float32); `auto` is resolved here, so
+            every worker computes in the precision this machine picks.
 
     Returns:
         The summary dict also written to `<out>.summary.json`, with the keys
@@ -191,6 +195,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     fmt = _output_format(out, output_format)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
+    precision = resolve_precision(precision or "float32")
     encoder, description = _resolve_model(model)
     variant = _variant_of(encoder, variant)
     dim = int(encoder.output.shape[-1])
@@ -204,14 +209,14 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         "out": str(out), "errors": str(_paths(out)[1]), "format": fmt, "model": description,
         "model_digest": model_digest(encoder), "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file",
-        "parts_reused": 0, "runner": "beam"}
+        "parts_reused": 0, "runner": "beam", "precision": precision}
     del encoder
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
         embed_pipeline(pipeline, str(model), sources, out, variant=variant, dim=dim, fmt=fmt,
                        batch_size=batch_size, chunk_size=chunk_size,
                        reader_options=reader_options, patient_id_field=patient_id_field,
-                       max_flat_leads=max_flat_leads, summary=summary)
+                       max_flat_leads=max_flat_leads, summary=summary, precision=precision)
     summary = json.loads(_paths(out)[2].read_text())
     seconds = time.time() - began  # the pipeline's start-up included
     summary.update(seconds=round(seconds, 3),
