@@ -17,7 +17,14 @@ between two ways of the same run.
    the files (read and preprocessed by a thread pool while the model runs).
    Goal: >= 3x; and >= 0.85x of the model alone (traced forward pass on
    in-memory batches) on the same cores.
-4. Peak memory (`ru_maxrss` of a fresh process) as N grows: `embed` against
+4. bfloat16 (`--precision bfloat16`; the float32 ways above are bit for
+   bit ml4h's numbers): the bfloat16 model alone (traced forward pass) against
+   the float32 one, goal >= 1.5x on a CPU with AVX512_BF16 or AMX; and
+   `embed` in bfloat16 from the tensorized folder (goal >= 0.9x) and from
+   the raw WFDB files (goal >= 0.85x) against the bfloat16 model alone. Its
+   representations are checked against the bfloat16 forward pass, and their
+   cosine to float32 is printed.
+5. Peak memory (`ru_maxrss` of a fresh process) as N grows: `embed` against
    `predict` on all N ECGs in memory. By default with a narrow encoder, to
    keep the run short: what grows is the data, not the model
    (`--memory-model full` for the full-size one).
@@ -30,6 +37,7 @@ when that is absent). Subsets of N ECGs are the first N rows of
 
     python benchmarks/bench_embed.py [--data DIR] [--ecgs 256] [--raw-ecgs 64]
                                      [--repeats 3] [--memory-ecgs 128,512,2048]
+                                     [--ways forward,forward_bf16,embed_bf16,...]
 """
 
 import argparse
@@ -135,15 +143,19 @@ def timings(args, folder, raw, tmp):
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.embedding import embed, forward_function
     from pclr_keras.models import build_encoder
+    from pclr_keras.precision import with_precision
 
     keras.utils.set_random_seed(0)
     encoder = build_encoder("pclr")
+    encoder_bf16 = with_precision(encoder, "bfloat16")
     h5 = export_encoder(encoder, tmp / "model", name="PCLR", formats=("h5",))["h5"]
     data = subset(folder, args.ecgs, tmp)
     x = TensorizedECGs(data).read_ecgs(np.arange(args.ecgs))
     forward = forward_function(encoder)
-    encoder.predict(x[:64], batch_size=64, verbose=0)  # trace both before timing
+    forward_bf16 = forward_function(encoder_bf16)
+    encoder.predict(x[:64], batch_size=64, verbose=0)  # trace all before timing
     forward(x[:64])
+    forward_bf16(x[:64])
     kw = dict(batch_size=64, progress=False)
 
     def out(name, k):
@@ -167,20 +179,41 @@ def timings(args, folder, raw, tmp):
         "ml4h_load_predict": (n, lambda k: keras.models.load_model(h5, compile=False).predict(
             x, batch_size=64, verbose=0)),
         "embed_h5": (n, lambda k: embed(h5, data, out("h5", k), **kw)),
+        "forward_bf16": (n, lambda k: keep("forward_bf16", k, np.concatenate(
+            [forward_bf16(x[i:i + 64]) for i in range(0, n, 64)]))),
+        "embed_bf16": (n, lambda k: embed(encoder_bf16, data, out("bf16", k), **kw)),
     }
     if m:
-        ml4h_readme_loop(encoder, raw[:2])  # warm the eager path
+        if want(args, "ml4h_loop"):
+            ml4h_readme_loop(encoder, raw[:2])  # warm the eager path
         ways["ml4h_loop"] = (m, lambda k: keep("loop", k, ml4h_readme_loop(encoder, raw)))
         ways["embed_raw"] = (m, lambda k: embed(encoder, raw, out("raw", k), **kw))
-    print(f"timing {n} tensorized ECGs, {m} raw files, {args.repeats} interleaved rounds ...",
-          flush=True)
+        ways["embed_raw_bf16"] = (m, lambda k: embed(encoder_bf16, raw, out("raw_bf16", k),
+                                                     **kw))
+    ways = {name: way for name, way in ways.items() if want(args, name)}
+    print(f"timing {n} tensorized ECGs, {m} raw files, {args.repeats} interleaved rounds: "
+          f"{', '.join(ways)} ...", flush=True)
     times = interleaved_seconds({k: run for k, (_, run) in ways.items()}, args.repeats)
     # every way computed the same representations
-    for name in ("t", "h5"):
-        np.testing.assert_allclose(outputs(name), kept["predict"], rtol=1e-4, atol=1e-4)
-    if m:
+    for name, way in (("t", "embed"), ("h5", "embed_h5")):
+        if way in ways and "predict" in ways:
+            np.testing.assert_allclose(outputs(name), kept["predict"], rtol=1e-4, atol=1e-4)
+    if "embed_raw" in ways and "ml4h_loop" in ways:
         np.testing.assert_allclose(outputs("raw"), kept["loop"], rtol=1e-3, atol=1e-3)
+    if "forward_bf16" in ways:
+        if "embed_bf16" in ways:
+            np.testing.assert_allclose(outputs("bf16"), kept["forward_bf16"], rtol=1e-4,
+                                       atol=1e-4)
+        reference = np.concatenate([forward(x[i:i + 64]) for i in range(0, n, 64)])
+        cosine = np.sum(reference * kept["forward_bf16"], axis=1) / np.linalg.norm(
+            reference, axis=1) / np.linalg.norm(kept["forward_bf16"], axis=1)
+        print(f"bfloat16 vs float32 representations: cosine min {cosine.min():.6f}, "
+              f"max |diff| {np.abs(reference - kept['forward_bf16']).max():.4f}")
     return {name: (count, times[name]) for name, (count, _) in ways.items()}
+
+
+def want(args, way):
+    return not args.ways or way in args.ways
 
 
 # -- memory ------------------------------------------------------------------
@@ -243,8 +276,11 @@ def memory(args, folder, tmp):
 
 # -- report ------------------------------------------------------------------
 def report_timings(args, what, rows):
+    from pclr_keras.precision import auto_precision
+
     print(f"\nPCLR encoder (full size, 4096 x 12, random weights), {what}; "
-          f"median of {args.repeats} runs; {os.cpu_count()} CPU cores\n")
+          f"median of {args.repeats} runs; {os.cpu_count()} CPU cores; "
+          f"precision auto here: {'%s (%s)' % auto_precision()}\n")
     names = {
         "predict": "model alone: encoder.predict(in-memory array)",
         "forward": "model alone: traced forward, in-memory batches",
@@ -253,11 +289,15 @@ def report_timings(args, what, rows):
         "embed_h5": "embed: .h5 path, tensorized HDF5 -> Parquet",
         "ml4h_loop": "ml4h README loop: wfdb, np.interp, model(ecg)",
         "embed_raw": "embed: raw WFDB files -> Parquet",
+        "forward_bf16": "bfloat16 model alone: traced forward, in memory",
+        "embed_bf16": "embed --precision bfloat16: tensorized HDF5",
+        "embed_raw_bf16": "embed --precision bfloat16: raw WFDB files",
     }
     comparisons = [  # (ours, baseline, goal)
         ("embed", "predict", 0.9), ("embed", "forward", 0.9),
         ("embed_h5", "ml4h_load_predict", 1.0), ("embed_raw", "ml4h_loop", 3.0),
-        ("embed_raw", "forward", 0.85)]
+        ("embed_raw", "forward", 0.85), ("forward_bf16", "forward", 1.5),
+        ("embed_bf16", "forward_bf16", 0.9), ("embed_raw_bf16", "forward_bf16", 0.85)]
     print(f"| {'way':<52} | {'ECGs':>5} | {'s':>6} | {'ECGs/s':>6} |")
     print(f"|{'-' * 54}|{'-' * 6}:|{'-' * 7}:|{'-' * 7}:|")
     for key, (n, times) in rows.items():
@@ -297,12 +337,16 @@ def main():
     parser.add_argument("--memory-ecgs", default="128,512,2048",
                         help="comma-separated N for the memory table ('' to skip)")
     parser.add_argument("--memory-model", choices=("narrow", "full"), default="narrow")
+    parser.add_argument("--ways", default="",
+                        help="comma-separated ways to time (default: all), e.g. "
+                             "forward,forward_bf16,embed_bf16,embed_raw_bf16")
     parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child(*args.memory_child)
         return
     args.memory_ecgs = [int(n) for n in args.memory_ecgs.split(",") if n.strip()]
+    args.ways = [w for w in args.ways.split(",") if w.strip()]
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pclr-bench-embed-") as tmp:

@@ -9,7 +9,14 @@ alone on tensorized data when `--data` is given, to compare what it can
 deliver with what a step consumes. Medians of repeated timings, ratios
 against ml4h's way in the same run.
 
+Our step in bfloat16 (`--precision bfloat16`) is timed against our float32
+step, the two alternating step by step so that a busy spell of a shared
+machine hits both; the ratio is the median of the per-round ratios (goal
+>= 1.4x on a CPU with AVX512_BF16 or AMX). `--precision-only` times just
+these two.
+
     python benchmarks/bench_training.py [--batch 32] [--steps 6] [--data TENSORIZED_DIR]
+                                        [--precision-only]
 """
 
 import argparse
@@ -55,22 +62,41 @@ def ml4h_fit_seconds_per_step(views, steps):
     return statistics.median(times[1:])  # the first step traces the graph
 
 
-def our_seconds_per_step(views, steps, steps_per_loop, jit_compile=False):
+def our_timed_step(views, steps_per_loop, jit_compile=False, precision="float32"):
+    """A callable running one call of our step function; returns seconds per step."""
     pairs = len(views[0])
     config = PretrainConfig(batch_size=pairs, steps=10_000, steps_per_loop=steps_per_loop,
-                            jit_compile=jit_compile)
+                            jit_compile=jit_compile, precision=precision)
     trainer = Pretrainer(config, InMemoryECGs(pairs * 10_000), "/tmp/pclr_bench_unused")
     dataset = tf.data.Dataset.from_tensors(tuple(tf.constant(v) for v in views)).repeat()
     iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
     train_steps = trainer.train_function()
     train_steps(iterator, tf.constant(steps_per_loop))  # trace
-    times = []
-    for _ in range(max(1, steps // steps_per_loop)):
+
+    def timed():
         began = time.perf_counter()
         loss, _ = train_steps(iterator, tf.constant(steps_per_loop))
         float(loss)
-        times.append((time.perf_counter() - began) / steps_per_loop)
-    return statistics.median(times)
+        return (time.perf_counter() - began) / steps_per_loop
+
+    return timed
+
+
+def our_seconds_per_step(views, steps, steps_per_loop, jit_compile=False):
+    timed = our_timed_step(views, steps_per_loop, jit_compile)
+    return statistics.median(timed() for _ in range(max(1, steps // steps_per_loop)))
+
+
+def precision_rounds(views, steps):
+    """Per-step seconds of float32 and bfloat16, alternating: ({name: [s]}, median ratio)."""
+    steps_of = {"float32": our_timed_step(views, 1),
+                "bfloat16": our_timed_step(views, 1, precision="bfloat16")}
+    times = {name: [] for name in steps_of}
+    for _ in range(steps):
+        for name, timed in steps_of.items():
+            times[name].append(timed())
+    ratio = statistics.median(a / b for a, b in zip(times["float32"], times["bfloat16"]))
+    return times, ratio
 
 
 def pipeline_pairs_per_second(data, batch, steps):
@@ -91,11 +117,26 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--data", help="a `pclr tensorize` folder, to time the input pipeline")
     parser.add_argument("--xla", action="store_true", help="also time our step under XLA")
+    parser.add_argument("--precision-only", action="store_true",
+                        help="time only our float32 and bfloat16 steps")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
     views = [rng.normal(scale=0.3, size=(args.batch, 4096, 12)).astype(np.float32)
              for _ in range(2)]
+    ecgs = 2 * args.batch
+    times, ratio = precision_rounds(views, args.steps)
+    print(f"PCLR pre-training step, {args.batch} pairs ({ecgs} ECGs of 4096 x 12), "
+          f"float32 and bfloat16 alternating, median of {args.steps} steps each\n")
+    print(f"| {'precision':<10} | {'s / step':>8} | {'ECGs/s':>7} |")
+    print(f"|{'-' * 12}|{'-' * 9}:|{'-' * 8}:|")
+    for name, values in times.items():
+        value = statistics.median(values)
+        print(f"| {name:<10} | {value:8.2f} | {ecgs / value:7.1f} |")
+    print(f"\nbfloat16 vs float32 step: {ratio:.2f}x (median of per-round ratios; "
+          "goal >= 1.4x where the CPU has AVX512_BF16 or AMX)\n")
+    if args.precision_only:
+        return
     seconds = {"ml4h: compile(loss=simclr_loss) + fit (baseline)":
                ml4h_fit_seconds_per_step(views, args.steps)}
     seconds["pclr_keras Pretrainer step, 1 step per call"] = \
@@ -106,7 +147,6 @@ def main():
         seconds["pclr_keras Pretrainer step, XLA"] = \
             our_seconds_per_step(views, args.steps, 1, jit_compile=True)
     baseline = next(iter(seconds.values()))
-    ecgs = 2 * args.batch
     print(f"PCLR pre-training model, {args.batch} pairs ({ecgs} ECGs of 4096 x 12) per step, "
           f"median of {args.steps} steps\n")
     print(f"| {'way':<50} | {'s / step':>8} | {'ECGs/s':>7} | {'vs ml4h':>7} |")

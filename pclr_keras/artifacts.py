@@ -5,13 +5,15 @@
 objects) and a versioned TF Serving SavedModel `NAME/VERSION/` whose
 `serving_default` signature maps a preprocessed `ecg` to `embed` and whose
 `embed_raw` signature maps a raw `ecg` in mV and its rate `fs` to `embed`
-(see `pclr_keras.serving`), with a TF Serving warm-up file. `save_preset`
-writes a preset folder in KerasHub's layout (`config.json`, `metadata.json`,
-`model.weights.h5`, a `README.md` model card), the form presets ship in and
-the Hugging Face Hub holds. Every file is written into a temporary folder
-beside its target and moved into place, so a killed export never leaves a
-half-written artifact under the final name. `load_encoder` reads all of
-these, ml4h's files, and presets by name (`pclr_keras.presets`).
+(see `pclr_keras.serving`), with a TF Serving warm-up file; with
+`precision="bfloat16"` also `NAME_bf16/VERSION/`, the same signatures
+computing in bfloat16 (float32 in and out), with its own warm-up file.
+`save_preset` writes a preset folder in KerasHub's layout (`config.json`,
+`metadata.json`, `model.weights.h5`, a `README.md` model card), the form
+presets ship in and the Hugging Face Hub holds. Every file is written into a
+temporary folder beside its target and moved into place, so a killed export
+never leaves a half-written artifact under the final name. `load_encoder`
+reads all of these, ml4h's files, and presets by name (`pclr_keras.presets`).
 """
 
 import contextlib
@@ -31,6 +33,7 @@ import tensorflow as tf
 from pclr_keras import __version__
 from pclr_keras.downloads import file_digest
 from pclr_keras.graph_preprocess import preprocess_raw
+from pclr_keras.precision import resolve_precision, short_name, with_precision
 from pclr_keras.presets import resolve_model
 from pclr_keras.serving import RAW_SIGNATURE, SERVING_SIGNATURE, write_warmup_file
 from pclr_keras.upstream import load_upstream
@@ -147,7 +150,8 @@ def export_tflite(saved_model_dir, tflite_path):
     Path(tflite_path).write_bytes(converter.convert())
 
 
-def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1):
+def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1,
+                   precision="float32"):
     """Writes an encoder in the requested formats.
 
     Args:
@@ -158,14 +162,22 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
             `NAME.tflite`.
         formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`.
         version: int. TF Serving version folder.
+        precision: `float32` (default), `bfloat16`, `float16` or `auto`.
+            Other than float32, the SavedModel is also written computing in
+            that precision as `NAME_bf16/VERSION/` (`_fp16`), beside the
+            float32 one, which stays the reference. `.h5` and `.keras` hold
+            the same float32 weights either way (`load_encoder(...,
+            precision=)` picks the precision at load time).
 
     Returns:
-        dict format -> Path of what was written.
+        dict format -> Path of what was written (`savedmodel_bf16`, ... for
+        the extra SavedModel).
     """
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"Unknown export formats {sorted(unknown)}; choose from {FORMATS}.")
-    encoder = encoder_only(encoder)
+    encoder = with_precision(encoder_only(encoder), "float32")
+    precision = resolve_precision(precision)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = {
@@ -174,23 +186,34 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
         "savedmodel": out_dir / name / str(version),
         "tflite": out_dir / f"{name}.tflite",
     }
+    reduced = None  # the extra SavedModel, computing in `precision`
+    if precision != "float32":
+        if "savedmodel" not in formats:
+            raise ValueError(f"precision {precision} is written as an extra SavedModel; "
+                             "add savedmodel to the formats.")
+        reduced = f"savedmodel_{short_name(precision)}"
+        targets[reduced] = out_dir / f"{name}_{short_name(precision)}" / str(version)
+        formats = (*formats, reduced)
     written = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
         tmp = Path(tmp)
-        saved_model = tmp / "savedmodel"
+        staged = {"savedmodel": tmp / "savedmodel"}
         if "h5" in formats:
             with _quiet_absl():
                 encoder.save(tmp / targets["h5"].name)
         if "keras" in formats:
             encoder.save(tmp / targets["keras"].name)
         if "savedmodel" in formats or "tflite" in formats:
-            export_saved_model(encoder, saved_model, model_name=name)
+            export_saved_model(encoder, staged["savedmodel"], model_name=name)
         if "tflite" in formats:
-            export_tflite(saved_model, tmp / targets["tflite"].name)
+            export_tflite(staged["savedmodel"], tmp / targets["tflite"].name)
+        if reduced:
+            staged[reduced] = tmp / reduced
+            export_saved_model(with_precision(encoder, precision), staged[reduced],
+                               model_name=targets[reduced].parent.name)
         for fmt in formats:
-            staged = saved_model if fmt == "savedmodel" else tmp / targets[fmt].name
             targets[fmt].parent.mkdir(parents=True, exist_ok=True)
-            _replace(staged, targets[fmt])
+            _replace(staged.get(fmt, tmp / targets[fmt].name), targets[fmt])
             written[fmt] = targets[fmt]
     return written
 
@@ -274,7 +297,7 @@ def _is_keras3_h5(path):
     return version.startswith("3.")
 
 
-def load_encoder(path, sha256=None):
+def load_encoder(path, sha256=None, precision="float32"):
     """Loads any PCLR encoder artifact, or a preset by name, as a Keras 3 model ending at `embed`.
 
     Accepts a preset name (`pclr-ptbxl`, `pclr-ml4h`, ...; `pclr presets`
@@ -288,12 +311,19 @@ def load_encoder(path, sha256=None):
     Args:
         path: str or Path. Any of the above.
         sha256: str. The expected SHA-256 of an `https://` download.
+        precision: `float32` (default: ml4h's numbers bit for bit),
+            `bfloat16`, `float16` or `auto` (see `pclr_keras.precision`).
+            Inputs, outputs and weights stay float32.
 
     Examples:
         >>> encoder = load_encoder("pclr-ptbxl")    # shipped with the package
         >>> encoder.output.shape
         (None, 320)
     """
+    return with_precision(_load_float32(path, sha256), precision)
+
+
+def _load_float32(path, sha256):
     path = resolve_model(path, sha256=sha256)
     if is_preset_folder(path):
         return _load_preset_folder(path)

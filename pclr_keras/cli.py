@@ -25,8 +25,12 @@ def run_export(args):
     from pclr_keras.artifacts import export_encoder
 
     encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
-    written = export_encoder(encoder, args.out, name=args.name,
-                             formats=args.formats.split(","), version=args.version)
+    try:
+        written = export_encoder(encoder, args.out, name=args.name,
+                                 formats=args.formats.split(","), version=args.version,
+                                 precision=_chosen_precision(args))
+    except ValueError as error:
+        raise SystemExit(f"pclr export: {error}") from None
     for fmt, path in written.items():
         print(f"{fmt:<11} {path}")
 
@@ -71,6 +75,9 @@ def _add_export(commands):
     export.add_argument("--version", type=int, default=1, help="TF Serving version")
     export.add_argument("--formats", default="h5,keras,savedmodel",
                         help="comma-separated: h5, keras, savedmodel, tflite")
+    _add_precision_argument(export, help="also write the SavedModel computing in bfloat16 "
+                            "(NAME_bf16/VERSION/) or float16 (NAME_fp16/); auto: bfloat16 "
+                            "where this machine has it (default: float32 only)")
     export.set_defaults(run=run_export)
 
 
@@ -276,6 +283,13 @@ def run_pretrain(args):
 
     # A multi-worker strategy must exist before any other TensorFlow work.
     strategy = _strategy(args.strategy)
+    if args.mixed_precision:
+        if args.precision not in ("float32", "float16"):
+            raise SystemExit("pclr pretrain: --mixed-precision means --precision float16; "
+                             f"give --precision {args.precision} alone.")
+        print("pclr pretrain: --mixed-precision is deprecated; it means --precision float16 "
+              "(on CPUs, --precision bfloat16 is the one that pays)", file=sys.stderr)
+        args.precision = "float16"
     config = PretrainConfig(
         variant=args.variant, objective=args.objective,
         targets=tuple(t for spec in args.target or () for t in spec.split(",") if t),
@@ -284,7 +298,7 @@ def run_pretrain(args):
         temperature=args.temperature, augment=args.augment,
         extra_negatives=args.extra_negatives, seed=args.seed,
         checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
-        mixed_precision=args.mixed_precision, jit_compile=args.xla,
+        precision=_chosen_precision(args), jit_compile=args.xla,
         encoder=json.loads(args.encoder_json) if args.encoder_json else {},
         init_weights=args.model or "")
     try:
@@ -350,8 +364,9 @@ def _add_pretrain(commands):
                           help="steps between checkpoints (what a resumed run starts from)")
     pretrain.add_argument("--steps-per-loop", type=int, default=1,
                           help="training steps per compiled call")
+    _add_precision_argument(pretrain)
     pretrain.add_argument("--mixed-precision", action="store_true",
-                          help="float16 compute, float32 weights (GPUs)")
+                          help=argparse.SUPPRESS)  # deprecated: --precision float16
     pretrain.add_argument("--xla", action="store_true", help="compile the step with XLA")
     pretrain.add_argument("--encoder-json", help="build_encoder overrides as JSON, e.g. "
                           "'{\"stem_filters\": 16}' (default: the released architecture)")
@@ -382,7 +397,8 @@ def run_finetune(args):
         config = FinetuneConfig(
             targets=_parse_targets(args.target), batch_size=args.batch_size,
             frozen_epochs=args.frozen_epochs, unfrozen_epochs=args.unfrozen_epochs,
-            learning_rate=args.lr, unfrozen_learning_rate=args.unfrozen_lr, seed=args.seed)
+            learning_rate=args.lr, unfrozen_learning_rate=args.unfrozen_lr, seed=args.seed,
+            precision=_chosen_precision(args))
         ecgs = TensorizedECGs(args.data, variant=variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=variant,
                                     label_filter=args.val_filter) if args.val_filter else None
@@ -417,6 +433,7 @@ def _add_finetune(commands):
     finetune.add_argument("--unfrozen-lr", type=float, default=1e-4,
                           help="learning rate, unfrozen phase")
     finetune.add_argument("--seed", type=int, default=0, help="seed of batches and heads")
+    _add_precision_argument(finetune)
     finetune.set_defaults(run=run_finetune)
 
 
@@ -487,7 +504,8 @@ def run_embed(args):
                    output_format="csv" if args.csv else None,
                    patient_id_field=args.patient_id_field,
                    max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
-                   windows=args.windows, aggregate=args.aggregate, **_identifier_options(args))
+                   windows=args.windows, aggregate=args.aggregate,
+                   precision=_chosen_precision(args), **_identifier_options(args))
     try:
         if args.runner == "beam":
             from pclr_keras.pipelines import embed_on_beam
@@ -540,6 +558,7 @@ def _add_embed(commands):
     _add_identifier_arguments(embed)
     _add_outcome_arguments(embed)
     _add_runner_arguments(embed)
+    _add_precision_argument(embed)
     embed.set_defaults(run=run_embed)
 
 
@@ -650,7 +669,7 @@ def run_experiment(args):
                repeats=args.repeats, seed=args.seed,
                extra=_named_tables(args.extra or []), scratch=scratch,
                scratch_label_counts=tuple(int(c) for c in args.scratch_label_counts.split(",")),
-               scratch_repeats=args.scratch_repeats)
+               scratch_repeats=args.scratch_repeats, precision=_chosen_precision(args))
     print((Path(args.out) / "probe_results.md").read_text())
 
 
@@ -686,6 +705,7 @@ def _add_experiment(commands):
     experiment.add_argument("--scratch-config", default="{}",
                             help='ScratchConfig overrides as JSON, e.g. \'{"max_steps": 300}\'')
     experiment.add_argument("--out", required=True, help="report folder")
+    _add_precision_argument(experiment)
     experiment.set_defaults(run=run_experiment)
 
 
@@ -697,6 +717,25 @@ def _add_runner_arguments(parser):
                         help="Beam pipeline flags, given with =, e.g. --beam-options=\"--runner=FlinkRunner "
                              "--flink_master=host:8081\" (default: DirectRunner, "
                              "multi-processing, all cores)")
+
+
+def _add_precision_argument(parser, help=None):
+    from pclr_keras.precision import CHOICES, DEFAULT_PRECISION
+
+    parser.add_argument("--precision", choices=CHOICES, default=DEFAULT_PRECISION,
+                        help=help or "what the encoder computes in, weights and outputs "
+                             "staying float32: float32 (default: ml4h's numbers bit for bit), "
+                             "bfloat16 (CPUs with AVX512_BF16 or AMX, GPUs from A100 on), "
+                             "float16 (GPUs), or auto (bfloat16 where the hardware has it)")
+
+
+def _chosen_precision(args):
+    """The concrete precision of `--precision`, said on stderr when it is not float32."""
+    from pclr_keras.precision import describe_precision, resolve_precision
+
+    if args.precision != "float32":
+        print(describe_precision(args.precision), file=sys.stderr)
+    return resolve_precision(args.precision)
 
 
 def _add_allow_test_fold(parser):

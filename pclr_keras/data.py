@@ -371,7 +371,7 @@ def check_extra_negatives(ecgs, count, objective="pclr"):
     count = int(count)
     if count and objective != "pclr":
         raise ValueError(f"extra negatives are for the pclr objective, not {objective!r}.")
-    if count > len(ecgs._single_positions):
+    if count and count > len(ecgs._single_positions):
         raise ValueError(f"{ecgs.path} (after filters) has {len(ecgs._single_positions)} ECGs of "
                          f"patients with a single ECG, fewer than {count} extra negatives "
                          "per step.")

@@ -37,7 +37,7 @@ def experiment_labels(tensors):
 
 
 def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=0,
-                          batch_size=64, progress=True):
+                          batch_size=64, progress=True, precision="float32"):
     """Embeds the tensorized ECGs with each encoder; returns name -> table path/frame.
 
     Args:
@@ -46,6 +46,7 @@ def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=
         encoders: dict name -> encoder path, Keras encoder, or "random" (the
             variant's architecture with seeded random weights).
         handcrafted: bool. Add per-lead amplitude, rhythm and spectral features.
+        precision: str. What the encoders compute in (`pclr_keras.precision`).
     """
     tables = {}
     for name, encoder in encoders.items():
@@ -53,7 +54,8 @@ def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=
             keras.utils.set_random_seed(seed)
             encoder = build_encoder("pclr")
         out = Path(out_dir) / f"{_file_name(name)}.parquet"
-        embed(encoder, tensors, out, batch_size=batch_size, progress=progress)
+        embed(encoder, tensors, out, batch_size=batch_size, progress=progress,
+              precision=precision)
         tables[name] = out
     if handcrafted:
         tables["hand-crafted features"] = handcrafted_from_tensors(tensors, progress=progress)
@@ -67,7 +69,8 @@ def _file_name(name):
 def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
                    test="strat_fold >= 9", label_counts=(50, 100, 250, 500, 1000, 2500, 5000),
                    repeats=5, seed=0, handcrafted=True, extra=None, scratch=None,
-                   scratch_label_counts=(50, 250, 1000), scratch_repeats=1, progress=True):
+                   scratch_label_counts=(50, 250, 1000), scratch_repeats=1, progress=True,
+                   precision="float32"):
     """Runs the whole comparison and writes the report.
 
     Args:
@@ -86,6 +89,8 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
         scratch_label_counts, scratch_repeats: its own, smaller grid (one
             network per subset is costly on a CPU). Its subsets are the
             linear probes' subsets of the same count and repeat.
+        precision: str. What the encoders compute in (`pclr_keras.precision`);
+            the scratch baseline trains in float32.
 
     Returns:
         (summary DataFrame, retrieval DataFrame).
@@ -94,7 +99,7 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = experiment_labels(tensors)
     tables = representation_tables(tensors, out_dir, encoders, handcrafted=handcrafted,
-                                   seed=seed, progress=progress)
+                                   seed=seed, progress=progress, precision=precision)
     tables.update(extra or {})
     if scratch is not None:
         baseline = ScratchBaseline(tensors, scratch, cache_dir=out_dir / "scratch_predictions")
@@ -123,6 +128,7 @@ def run_experiment(tensors, out_dir, encoders, *, targets=PTBXL_TARGETS,
     (out_dir / "experiment.json").write_text(json.dumps({
         "tensors": str(tensors), "test": test, "targets": targets,
         "label_counts": list(label_counts), "repeats": repeats, "seed": seed,
+        "precision": precision,
         "representations": list(tables) + ([SCRATCH] if scratch is not None else []),
         "scratch": None if scratch is None else dict(
             dataclasses.asdict(scratch), label_counts=list(scratch_label_counts),

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from pclr_keras.artifacts import encoder_only
 from pclr_keras.folds import guard_selection
+from pclr_keras.precision import resolve_precision, with_precision
 
 TASKS = ("binary", "continuous")
 
@@ -33,6 +34,9 @@ class FinetuneConfig:
         learning_rate: float. Adam, for the frozen phase.
         unfrozen_learning_rate: float. Adam, for the unfrozen phase.
         seed: int. Head initialisation and data order.
+        precision: str. What training computes in (`pclr_keras.precision`):
+            `float32` (default), `bfloat16`, `float16` (with loss scaling)
+            or `auto`. The heads and the saved task model are float32.
     """
 
     targets: dict
@@ -42,8 +46,10 @@ class FinetuneConfig:
     learning_rate: float = 1e-3
     unfrozen_learning_rate: float = 1e-4
     seed: int = 0
+    precision: str = "float32"
 
     def __post_init__(self):
+        self.precision = resolve_precision(self.precision)
         bad = {t: kind for t, kind in self.targets.items() if kind not in TASKS}
         if not self.targets or bad:
             raise ValueError(f"targets must map label columns to one of {TASKS}; got {self.targets}.")
@@ -107,13 +113,16 @@ def ecg_dataset(ecgs, positions, labels, batch_size, shuffle, seed=0):
         .prefetch(tf.data.AUTOTUNE)
 
 
-def _compile(model, targets, learning_rate):
+def _compile(model, targets, learning_rate, precision):
     losses = {t: "binary_crossentropy" if kind == "binary" else "mse"
               for t, kind in targets.items()}
     metrics = {t: [keras.metrics.AUC(name="auc")] if kind == "binary"
                else [keras.metrics.MeanAbsoluteError(name="mae")]
                for t, kind in targets.items()}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if precision == "float16":  # bfloat16 has float32's range: no scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=losses, metrics=metrics)
 
 
 def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_test_fold=False):
@@ -141,7 +150,7 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_t
         guard_selection(validation.labels, "The validation set (--val-filter)",
                         allow_test_fold=allow_test_fold)
     keras.utils.set_random_seed(config.seed)
-    encoder = encoder_only(encoder)
+    encoder = with_precision(encoder_only(encoder), config.precision)
     model = build_task_model(encoder, config.targets)
     train = task_dataset(ecgs, config.targets, config.batch_size, shuffle=True, seed=config.seed)
     val = task_dataset(validation, config.targets, config.batch_size, shuffle=False) \
@@ -153,15 +162,17 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_t
         if not epochs:
             continue
         encoder.trainable = trainable  # frozen: batch norm runs in inference mode
-        _compile(model, config.targets, rate)
+        _compile(model, config.targets, rate, config.precision)
         # The dataset shuffles itself; `shuffle=False` only stops Keras warning about it.
         fitted = model.fit(train, validation_data=val, epochs=epochs, shuffle=False,
                            verbose=verbose)
         history[phase] = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save(out_dir / "task_model.keras")
+    # A model trained in 16 bits is saved computing in float32 (same weights, no optimizer).
+    saved = with_precision(model, "float32")
+    saved.save(out_dir / "task_model.keras")
     # Without the training set-up: legacy .h5 cannot restore per-output losses.
-    model.save(out_dir / "task_model.h5", include_optimizer=False)
+    saved.save(out_dir / "task_model.h5", include_optimizer=False)
     (out_dir / "history.json").write_text(json.dumps(history, indent=2))
     return model, history

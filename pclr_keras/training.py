@@ -40,6 +40,7 @@ from pclr_keras.models import (
     build_pretraining_model,
     build_ribeiro_classifier,
 )
+from pclr_keras.precision import resolve_precision, with_precision
 from pclr_keras.presets import resolve_model, weights_sha256
 
 CONTRASTIVE = ("pclr", "simclr", "clocs")
@@ -81,7 +82,13 @@ class PretrainConfig:
         checkpoint_every: int. Steps between checkpoints (also at each
             epoch's end and at the end).
         steps_per_loop: int. Steps run inside one `tf.function` call.
-        mixed_precision: bool. float16 compute, float32 weights.
+        precision: str. What the step computes in, weights staying float32
+            (`pclr_keras.precision`): `float32` (default), `bfloat16` (CPUs
+            with AVX512_BF16 or AMX, GPUs from A100 on; no loss scaling),
+            `float16` (older GPUs; with dynamic loss scaling) or `auto`
+            (resolved when the config is made). Batch norm, `embed`, the
+            model's outputs and the loss stay float32; a run resumes only in
+            the precision it started with.
         jit_compile: bool. Compile the step with XLA.
         encoder: dict. Overrides for `build_encoder` (e.g. narrow test models).
         init_weights: str. An encoder file (`.h5`, `.keras`, ml4h's) or a
@@ -107,7 +114,7 @@ class PretrainConfig:
     seed: int = 0
     checkpoint_every: int = 100
     steps_per_loop: int = 1
-    mixed_precision: bool = False
+    precision: str = "float32"
     jit_compile: bool = False
     encoder: dict = dataclasses.field(default_factory=dict)
     init_weights: str = ""
@@ -119,19 +126,21 @@ class PretrainConfig:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
         if self.objective == "supervised" and not self.targets:
             raise ValueError("The supervised objective needs targets (binary label columns).")
+        self.precision = resolve_precision(self.precision)
 
 
 def build_training_model(config, distributed):
-    """The model an objective trains, and its encoder (ending at `embed`)."""
+    """The model an objective trains, in the config's precision, and its encoder (to `embed`)."""
     encoder_kwargs = dict(config.encoder, synchronized_bn=distributed)
     if config.objective in CONTRASTIVE:
         encoder = build_encoder(config.variant, **encoder_kwargs)
         width = encoder.output.shape[-1]
-        return build_pretraining_model(encoder, (width, width)), encoder
-    if config.objective == "autoencoder":
+        model = build_pretraining_model(encoder, (width, width))
+    elif config.objective == "autoencoder":
         model = build_autoencoder(config.variant, **encoder_kwargs)
     else:
         model = build_ribeiro_classifier(config.variant, targets=config.targets, **encoder_kwargs)
+    model = with_precision(model, config.precision)
     return model, keras.Model(model.input, model.get_layer("embed").output)
 
 
@@ -179,8 +188,6 @@ class Pretrainer:
         self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
         check_extra_negatives(ecgs, config.extra_negatives, config.objective)
-        if config.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model, self.encoder = build_training_model(config, self.replicas > 1)
@@ -190,6 +197,8 @@ class Pretrainer:
             model=self.model, optimizer=self.optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.out_dir / "checkpoints", max_to_keep=3)
+        if self.manager.latest_checkpoint is not None:
+            self._check_resumed_precision()
         # Only a fresh run reads init_weights: a resumed one needs its checkpoint alone,
         # and keeps the hash its first start recorded.
         self._init_weights_sha256 = None
@@ -212,6 +221,17 @@ class Pretrainer:
                 f"{sum(w.size for w in target):,} parameters).")
         self.encoder.set_weights(source)
 
+    def _check_resumed_precision(self):
+        """A run's checkpoints continue only in the precision that wrote them."""
+        recorded = self._load_json("config.json")
+        started = recorded.get("precision",
+                               "float16" if recorded.get("mixed_precision") else "float32")
+        if started != self.config.precision:
+            raise ValueError(
+                f"{self.out_dir} was started in precision {started}; resume it with "
+                f"--precision {started}, or start a new run in another --out to train in "
+                f"{self.config.precision}.")
+
     @property
     def _data_objective(self):
         return self.config.objective if self.config.objective in CONTRASTIVE else "single"
@@ -224,7 +244,7 @@ class Pretrainer:
             warmup_target=self.config.learning_rate if warmup else None,
             warmup_steps=warmup)
         optimizer = OPTIMIZERS[self.config.optimizer](schedule)
-        if self.config.mixed_precision:
+        if self.config.precision == "float16":  # bfloat16 has float32's range: no scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(self.model.trainable_variables)
         return optimizer
@@ -258,7 +278,7 @@ class Pretrainer:
         with tf.GradientTape() as tape:
             loss, accuracy = self._losses(batch, training=True)
             scaled = loss / self.replicas
-            if self.config.mixed_precision:
+            if self.config.precision == "float16":
                 scaled = self.optimizer.scale_loss(scaled)
         variables = self.model.trainable_variables
         gradients = tape.gradient(scaled, variables)

@@ -22,6 +22,7 @@ from pclr_keras.atomic import write_json
 from pclr_keras.deidentify import IdentifierPolicy
 from pclr_keras.ingest import list_inputs
 from pclr_keras.outcome import NoInput
+from pclr_keras.precision import compute_precision
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 from pclr_keras.tensorize import is_tensorized_folder
 
@@ -51,7 +52,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field=None, keep_parts=False,
           max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-          identifiers=None, key_file=None):
+          identifiers=None, key_file=None, precision=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -93,6 +94,9 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             `start_s`).
         identifiers, key_file: raw files: "remove" (default), "pseudonymize"
             (default with a `key_file`) or "keep" (`pclr_keras.deidentify`).
+        precision: `float32`, `bfloat16`, `float16` or `auto` (`pclr_keras.precision`);
+            None: a path in float32, a model as it computes. In the part digests:
+            a re-run in another precision recomputes rather than mixing the two.
 
     Returns:
         dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
@@ -112,7 +116,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     chunk_size = positive_int(chunk_size, "chunk_size")
     out = Path(out)
     fmt = choose_format(out, output_format)
-    encoder, description = resolve_model(model)
+    encoder, description = resolve_model(model, precision)
     variant = variant_of(encoder, variant)
     dim = int(encoder.output.shape[-1])
     identity = model_digest(encoder)
@@ -120,10 +124,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     data = _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads,
                         windows, out)
     try:
-        settings = [FORMAT_VERSION, identity, variant.name, data.unit,
-                    sorted((reader_options or {}).items()), policy.basis(), max_flat_leads]
-        if windows == "all":  # the digests of existing "first" jobs stay as they were
-            settings += [windows, aggregate]
+        settings = _part_settings(identity, variant, data.unit, reader_options, policy,
+                                  max_flat_leads, windows, aggregate, compute_precision(encoder))
         plan = _Plan.of(data, (index, count), chunk_size, settings, out, fmt, dim)
         done = finished(out, plan.job)
         if done is not None:
@@ -139,6 +141,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             "job": plan.job, "windows": windows,
             "aggregate": aggregate if windows == "all" else None,
             "identifiers": policy.mode if data.unit == "file" else TENSORIZED_IDENTIFIERS,
+            "precision": compute_precision(encoder),
         }
         return assemble(plan.part_paths, out, fmt, dim, summary, windows=windows,
                         aggregate=aggregate, began=began, keep_parts=keep_parts)
@@ -147,6 +150,22 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
 
 
 TENSORIZED_IDENTIFIERS = "as tensorized"
+
+
+def _part_settings(identity, variant, unit, reader_options, policy, max_flat_leads, windows,
+                   aggregate, computes_in):
+    """What every part's digest covers besides its units: a change recomputes the parts.
+
+    Settings added later join only when not at their default, so the digests
+    of earlier jobs stay as they were.
+    """
+    settings = [FORMAT_VERSION, identity, variant.name, unit,
+                sorted((reader_options or {}).items()), policy.basis(), max_flat_leads]
+    if windows == "all":
+        settings += [windows, aggregate]
+    if computes_in != "float32":
+        settings += [computes_in]
+    return settings
 
 
 def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads, windows,
@@ -241,7 +260,8 @@ def format_summary(summary):
     index, count = summary["shard"]
     lines = [
         f"PCLR representations -> {summary['out']}",
-        f"  model            {summary['model']} ({summary['variant']})",
+        f"  model            {summary['model']} ({summary['variant']}, "
+        f"{summary.get('precision', 'float32')})",
         f"  shard            {index}/{count}: {summary['units_in_shard']} of "
         f"{summary['inputs']} {summary['unit']}s",
         f"  ECGs found       {summary['ecgs_found']}",

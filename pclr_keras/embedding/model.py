@@ -11,13 +11,19 @@ import numpy as np
 _FORWARD = weakref.WeakKeyDictionary()
 
 
-def resolve_model(model):
-    """(encoder, description): a path goes through `load_encoder`."""
+def resolve_model(model, precision=None):
+    """(encoder, description): a path goes through `load_encoder`.
+
+    `precision` (`pclr_keras.precision`): what the encoder computes in; None
+    keeps a path's float32 and a model's own.
+    """
     from pclr_keras.artifacts import encoder_only, load_encoder
+    from pclr_keras.precision import with_precision
 
     if isinstance(model, (str, os.PathLike)):
-        return load_encoder(model), str(model)
-    return encoder_only(model), getattr(model, "name", type(model).__name__)
+        return with_precision(load_encoder(model), precision), str(model)
+    return (with_precision(encoder_only(model), precision),
+            getattr(model, "name", type(model).__name__))
 
 
 def model_digest(encoder):

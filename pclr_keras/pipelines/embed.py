@@ -33,6 +33,7 @@ from pclr_keras.embedding.parts import (
     PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, output_paths, write_part)
 from pclr_keras.pipelines.inference import EncoderModelHandler
 from pclr_keras.pipelines.sources import expand_source, is_local, pipeline_options, staged
+from pclr_keras.precision import resolve_precision
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
 ERRORS = "errors"
@@ -117,7 +118,7 @@ def _finish(part_paths, files, out, fmt, dim, summary, windows, aggregate):
 
 def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_size,
                    chunk_size, reader_options, policy, max_flat_leads, summary,
-                   windows="first", aggregate="mean"):
+                   windows="first", aggregate="mean", precision="float32"):
     """Adds the embedding transforms to `pipeline`; see `embed_on_beam`."""
     parts_dir = output_paths(out)[0]
     files = (pipeline
@@ -134,7 +135,7 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
     ).with_outputs(ERRORS, IDENTIFIERS, main="ecgs")
     embedded = (ecgs.ecgs
                 | "Embed" >> RunInference(KeyedModelHandler(
-                    EncoderModelHandler(model, batch_size)))
+                    EncoderModelHandler(model, batch_size, precision)))
                 | "Rows" >> beam.MapTuple(lambda key, result: (key, result.inference)))
     keyed_rows = embedded | "RowPart" >> beam.Map(
         lambda row, n: (part_of(row[0][0].record_id, n), ("row", row)),
@@ -156,7 +157,8 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
 def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output_format=None,
                   variant=None, reader_options=None, patient_id_field=None,
                   max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-                  identifiers=None, key_file=None, beam_options="", workers=None):
+                  identifiers=None, key_file=None, beam_options="", workers=None,
+                  precision=None):
     """`pclr_keras.embedding.embed` for ECG files, as a Beam pipeline.
 
     Args:
@@ -175,6 +177,8 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
             default the DirectRunner, multi-processing, on `workers` processes.
         workers: int or None. DirectRunner processes (default: all cores).
+        precision: as `embed` (None: float32); `auto` is resolved here, so
+            every worker computes in the precision this machine picks.
 
     Returns:
         The summary dict also written to `<out>.summary.json`, with the keys
@@ -189,6 +193,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
+    precision = resolve_precision(precision or "float32")
     encoder, description = resolve_model(model)
     variant = variant_of(encoder, variant)
     dim = int(encoder.output.shape[-1])
@@ -203,7 +208,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         "model_digest": model_digest(encoder), "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
         "windows": windows, "aggregate": aggregate if windows == "all" else None,
-        "identifiers": policy.mode}
+        "identifiers": policy.mode, "precision": precision}
     del encoder
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
@@ -211,7 +216,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                        batch_size=batch_size, chunk_size=chunk_size,
                        reader_options=reader_options, policy=policy,
                        max_flat_leads=max_flat_leads, summary=summary, windows=windows,
-                       aggregate=aggregate)
+                       aggregate=aggregate, precision=precision)
     summary = json.loads(summary_path.read_text())
     seconds = time.time() - began  # the pipeline's start-up included
     summary.update(seconds=round(seconds, 3),

@@ -25,17 +25,20 @@ class EncoderModelHandler(ModelHandler):
     Args:
         model_path: str. Any encoder artifact `pclr_keras.artifacts.load_encoder` reads.
         batch_size: int. ECGs per forward pass (Beam batches elements to it).
+        precision: str. What the encoder computes in (`pclr_keras.precision`);
+            resolve `auto` before, so that every worker runs the same one.
     """
 
-    def __init__(self, model_path, batch_size=64):
+    def __init__(self, model_path, batch_size=64, precision="float32"):
         super().__init__()
         self.model_path = str(model_path)
         self.batch_size = int(batch_size)
+        self.precision = precision
 
     def load_model(self):
         from pclr_keras.artifacts import load_encoder
 
-        return _LoadedEncoder(load_encoder(self.model_path))
+        return _LoadedEncoder(load_encoder(self.model_path, precision=self.precision))
 
     def run_inference(self, batch, model, inference_args=None):
         embeddings = model.forward(np.stack(batch).astype(np.float32, copy=False))
