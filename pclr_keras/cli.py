@@ -444,7 +444,10 @@ def variant_name(encoder):
 
 
 def run_datasets(args):
-    from pclr_keras.datasets import DatasetError, describe, fetch
+    """Exit codes as the bulk commands': 2 for a name or rate it does not know, 1 when
+    the set or any of its files could not be fetched and checked."""
+    from pclr_keras.datasets import DatasetError, DatasetNameError, describe, fetch
+    from pclr_keras.outcome import FAILED, USAGE, stop
 
     if args.action == "list":
         print(describe())
@@ -453,12 +456,14 @@ def run_datasets(args):
         summary = fetch(args.name, args.root, rate=args.rate, include=args.include,
                         base_url=args.base_url, workers=args.workers,
                         tensorize_out=args.tensorize_out)
+    except DatasetNameError as error:
+        stop(USAGE, f"pclr datasets fetch: {error}")
     except DatasetError as error:
-        raise SystemExit(f"pclr datasets fetch: {error}") from None
+        stop(FAILED, f"pclr datasets fetch: {error}")
     print(json.dumps(summary, indent=2, default=str))
     if summary["failures"]:
-        raise SystemExit(f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
-                         "run the same command again to retry them.")
+        stop(FAILED, f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
+                     "run the same command again to retry them.")
     return 0
 
 
@@ -522,7 +527,7 @@ def run_embed(args):
         stop(FAILED, f"pclr {error}")
     except ValueError as error:
         _usage("embed", error)
-    print(format_summary(summary))
+    print(format_summary(summary, out=args.out))
     return _outcome("embed", summary["ecgs_found"], summary["embedded"], summary["rejected"],
                     args)
 

@@ -39,6 +39,10 @@ class DatasetError(Exception):
     """A data set cannot be fetched at all: unknown name, checksum list missing, network down."""
 
 
+class DatasetNameError(DatasetError):
+    """The request names no data set (or no rate of it) this package knows: a usage error."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """Where a data set lives and how to check, select and index its files.
@@ -266,7 +270,7 @@ def _patterns(dataset, name, rate, include):
         rate = dataset.rates[0][0] if dataset.rates else None
     elif rate not in rates:
         known = ", ".join(str(r) for r in rates) or "none (the set has one layout)"
-        raise DatasetError(f"{name}: no rate {rate!r}; rates: {known}")
+        raise DatasetNameError(f"{name}: no rate {rate!r}; rates: {known}")
     if include is None:
         patterns = tuple(dataset.include) + tuple(rates.get(rate, ()))
     else:
@@ -278,7 +282,7 @@ def get_dataset(name):
     """The registry entry for `name`, or DatasetError listing the known ones."""
     if name not in DATASETS:
         known = "\n".join(f"  {key}: {d.title}" for key, d in DATASETS.items())
-        raise DatasetError(f"unknown data set {name!r}; known data sets:\n{known}")
+        raise DatasetNameError(f"unknown data set {name!r}; known data sets:\n{known}")
     return DATASETS[name]
 
 

@@ -392,3 +392,25 @@ def test_challenge2021_default_selection_and_manifest(tmp_path):
     manifest = dataset.manifest(tmp_path, rate)  # HR00001 has no signal file: left out
     assert manifest.to_dict("records") == [
         {"path": "training/georgia/g1/E00001", "patient_id": "", "database": "georgia"}]
+
+
+def test_cli_exit_codes_usage_for_unknown_names_failure_for_fetch_problems(tmp_path, serve,
+                                                                            capsys):
+    """As the bulk commands: 2 for a name or rate it does not know, 1 for a set it could
+    not fetch, each with one line on stderr."""
+    from pclr_keras.cli import main as pclr_main
+    from pclr_keras.outcome import FAILED, USAGE
+
+    def status(*argv):
+        with pytest.raises(SystemExit) as stopped:
+            pclr_main(["datasets", "fetch", *argv, "--root", str(tmp_path / "data")])
+        return stopped.value.code, capsys.readouterr().err
+
+    code, err = status("ptb")
+    assert code == USAGE and "unknown data set 'ptb'" in err
+    code, err = status("ptbxl", "--rate", "250")
+    assert code == USAGE and "no rate 250" in err
+    (tmp_path / "empty").mkdir()
+    url, _ = serve(tmp_path / "empty")
+    code, err = status("ptbxl", "--base-url", url)
+    assert code == FAILED and "SHA256SUMS.txt could not be fetched: HTTP 404" in err

@@ -137,7 +137,8 @@ def tensorize_and_embed(archive, model, out, *flags):
     return out
 
 
-def assert_nothing_identifying(archive, out, key=None):
+def assert_nothing_identifying(archive, out, model, key=None):
+    """No identifier of the files, no absolute path (data, outputs, model), no key."""
     data, found = archive
     found = {v for v in found if len(v) > 1}  # a lone "0" or "M" in a file names no one
     strings = output_strings(out)
@@ -146,6 +147,7 @@ def assert_nothing_identifying(archive, out, key=None):
         assert leaks(found, values) == [], path
         text = "\n".join(values)
         assert str(data) not in text and str(data.parent) not in text, path
+        assert str(out) not in text and str(model.parent) not in text, path
         if key is not None:
             assert key.decode() not in text, path
 
@@ -153,7 +155,7 @@ def assert_nothing_identifying(archive, out, key=None):
 def test_default_outputs_hold_no_identifier_and_no_absolute_path(archive, model, tmp_path,
                                                                   capsys):
     out = tensorize_and_embed(archive, model, tmp_path / "out")
-    assert_nothing_identifying(archive, out)
+    assert_nothing_identifying(archive, out, model)
     labels = pd.read_csv(out / "tensors" / "labels.csv", dtype=str, keep_default_na=False)
     assert sorted(labels.ecg_id) == sorted(name.rsplit(".", 1)[0] for name in [
         *SAMPLES, *GENERATED])  # relative to the folder given, suffix dropped
@@ -180,7 +182,7 @@ def patients_by_ecg(folder):
 def test_pseudonyms_are_stable_per_key_and_pairs_form(archive, model, key_files, tmp_path):
     key, other = key_files
     first = tensorize_and_embed(archive, model, tmp_path / "first", "--pseudonymize", str(key))
-    assert_nothing_identifying(archive, first, KEY)
+    assert_nothing_identifying(archive, first, model, KEY)
     second = tmp_path / "second"
     run(["tensorize", "--data", str(archive[0]), "--out", str(second), "--workers", "1",
          "--pseudonymize", str(key)])
@@ -270,7 +272,7 @@ def test_beam_writes_what_the_local_commands_write(archive, model, key_files, tm
     local = tensorize_and_embed(archive, model, tmp_path / "local", "--pseudonymize", key)
     beam = tensorize_and_embed(archive, model, tmp_path / "beam", "--pseudonymize", key,
                                "--runner", "beam", "--beam-options=--direct_num_workers=1")
-    assert_nothing_identifying(archive, beam, KEY)
+    assert_nothing_identifying(archive, beam, model, KEY)
     for name in ("labels.csv", "errors.csv", "summary.json"):
         assert (beam / "tensors" / name).read_text() == (local / "tensors" / name).read_text()
     ours = pd.read_parquet(beam / "embedded" / "raw.parquet").sort_values("ecg_id")

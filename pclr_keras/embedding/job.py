@@ -133,7 +133,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         reused = _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate,
                                progress)
         summary = {
-            "out": str(out), "errors": str(output_paths(out)[1]), "format": fmt,
+            "out": out.name, "errors": output_paths(out)[1].name, "format": fmt,
             "model": description, "model_digest": identity, "variant": variant.name,
             "embedding_dim": dim, "shard": [index, count],
             "inputs": int(data.count), "units_in_shard": int(len(plan.positions)),
@@ -192,8 +192,9 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
         message = (f"no ECG found in the inputs given: no ECG files (.hea, .xml, .dcm, .h5, "
                    f".npy, ...) in "
                    f"{', '.join(map(str, listed))}")
-        write_json(output_paths(out)[2], {"out": str(out), "ecgs_found": 0, "embedded": 0,
-                                          "rejected": {}, "problem": message})
+        write_json(output_paths(out)[2], {"out": Path(out).name, "ecgs_found": 0,
+                                          "embedded": 0, "rejected": {},
+                                          "problem": "no ECG found in the inputs given"})
         raise NoInput(f"embed: {message}.")
     return FileInput([path for path, _ in found], variant, reader_options, policy, workers,
                      max_flat_leads, windows, roots=[root for _, root in found])
@@ -253,13 +254,17 @@ def _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate,
     return len(plan.chunks) - len(todo)
 
 
-def format_summary(summary):
-    """The summary `embed` returns, as lines to print."""
+def format_summary(summary, out=None):
+    """The summary `embed` returns, as lines to print.
+
+    The summary names files without their folders (it is written beside the
+    output); `out`, the path as the user gave it, is printed instead when given.
+    """
     rejected = sum(summary["rejected"].values())
     reasons = ", ".join(f"{k} {v}" for k, v in summary["rejected"].items())
     index, count = summary["shard"]
     lines = [
-        f"PCLR representations -> {summary['out']}",
+        f"PCLR representations -> {out or summary['out']}",
         f"  model            {summary['model']} ({summary['variant']}, "
         f"{summary.get('precision', 'float32')})",
         f"  shard            {index}/{count}: {summary['units_in_shard']} of "
@@ -267,7 +272,7 @@ def format_summary(summary):
         f"  ECGs found       {summary['ecgs_found']}",
         f"  embedded         {summary['embedded']} x {summary['embedding_dim']}",
         f"  rejected         {rejected}" + (f" ({reasons})" if reasons else "") +
-        f" -> {summary['errors']}",
+        f" -> {output_paths(out)[1] if out else summary['errors']}",
     ]
     if summary.get("already_complete"):
         lines.append("  (already complete: nothing recomputed)")

@@ -21,9 +21,22 @@ def resolve_model(model, precision=None):
     from pclr_keras.precision import with_precision
 
     if isinstance(model, (str, os.PathLike)):
-        return with_precision(load_encoder(model), precision), str(model)
+        return with_precision(load_encoder(model), precision), model_label(model)
     return (with_precision(encoder_only(model), precision),
             getattr(model, "name", type(model).__name__))
+
+
+def model_label(model):
+    """How outputs name a model given by path: its file or folder name alone.
+
+    The folders above a model often name a project, a ward or a person, and
+    `model_digest` identifies the weights anyway; a preset name or a URL
+    (`hf://`, `https://`) is kept as given.
+    """
+    text = os.fspath(model)
+    if "://" in text or not os.path.exists(text):
+        return text
+    return os.path.basename(os.path.normpath(text))
 
 
 def model_digest(encoder):

@@ -204,7 +204,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     shutil.rmtree(parts_dir, ignore_errors=True)  # a new run replaces, never appends
     parts_dir.mkdir(parents=True)
     summary = {
-        "out": str(out), "errors": str(errors_path), "format": fmt, "model": description,
+        "out": Path(out).name, "errors": errors_path.name, "format": fmt, "model": description,
         "model_digest": model_digest(encoder), "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
         "windows": windows, "aggregate": aggregate if windows == "all" else None,
