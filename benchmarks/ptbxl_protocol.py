@@ -10,6 +10,10 @@ once (`<out>/<name>.parquet`, resumable), then the probes run.
         --statements ptbxl/scp_statements.csv --out ptbxl_protocol/ \\
         --encoder "PCLR (released)=model_zoo/PCLR/PCLR.h5" --encoder "random weights=random"
 
+`--precision float32,bfloat16` embeds with each encoder in each precision
+(rows "NAME (bfloat16)") and prints how far the bfloat16 results are from
+float32's.
+
 `--data` is a `pclr tensorize` folder of the whole PTB-XL at 100 Hz whose
 `labels.csv` has `scp_codes` and `strat_fold` (the manifest `pclr datasets
 fetch ptbxl` writes has both). Prints a Markdown table beside the
@@ -50,12 +54,22 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subgroups", action="store_true",
                         help="also score fold 10 by sex and by age band (<40, 40-65, >65)")
+    parser.add_argument("--precision", default="float32",
+                        help="comma-separated precisions the encoders compute in "
+                             "(default: float32), e.g. float32,bfloat16")
     args = parser.parse_args()
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     encoders = dict(spec.split("=", 1) for spec in args.encoder)
-    tables = representation_tables(args.data, out, encoders, handcrafted=False, seed=args.seed)
+    precisions = args.precision.split(",")
+    tables = {}
+    for precision in precisions:
+        folder = out if precision == "float32" else out / precision
+        named = representation_tables(args.data, folder, encoders, handcrafted=False,
+                                      seed=args.seed, precision=precision)
+        tables.update({name if precision == "float32" else f"{name} ({precision})": table
+                       for name, table in named.items()})
     labels = pd.read_csv(Path(args.data) / "labels.csv", dtype={"ecg_id": str})
     statements = pd.read_csv(args.statements, index_col=0)
     fractions = tuple(float(f) for f in args.fractions.split(","))
@@ -78,8 +92,8 @@ def main():
     everything.to_csv(out / "ptbxl_protocol.csv", index=False)
     table = everything[everything.subgroup == "all"]
 
-    print(f"\nPTB-XL, 100 Hz, folds 1-8 / 9 / 10; macro AUROC on fold 10 [95 % bootstrap]; "
-          f"linear evaluation of frozen representations")
+    print("\nPTB-XL, 100 Hz, folds 1-8 / 9 / 10; macro AUROC on fold 10 [95 % bootstrap]; "
+          "linear evaluation of frozen representations")
     for label_set in args.label_sets.split(","):
         part = table[table.label_set == label_set]
         print(f"\n{label_set} ({part.labels.iloc[0]} labels, "
@@ -97,6 +111,23 @@ def main():
                 "—" if f < 1 else f"{value:.3f}" for f in sorted(fractions)) + " |")
     if args.subgroups:
         print_subgroups(everything[everything.subgroup != "all"], fractions)
+    for precision in precisions:
+        if precision != "float32" and "float32" in precisions:
+            print_precision_gap(table, encoders, precision)
+
+
+def print_precision_gap(table, encoders, precision):
+    """Fold-10 macro AUROC in `precision` minus float32's, per encoder, label set, fraction."""
+    print(f"\n{precision} minus float32, fold-10 macro AUROC\n")
+    print("| representation | label set | fraction | float32 | " + precision + " | difference |")
+    print("|---|---|---|---|---|---|")
+    for name in encoders:
+        ours = table[table.representation == f"{name} ({precision})"]
+        base = table[table.representation == name]
+        merged = base.merge(ours, on=["label_set", "fraction"], suffixes=("", "_other"))
+        for r in merged.itertuples():
+            print(f"| {name} | {r.label_set} | {r.fraction:g} | {r.test_auroc:.4f} | "
+                  f"{r.test_auroc_other:.4f} | {r.test_auroc_other - r.test_auroc:+.4f} |")
 
 
 def print_subgroups(table, fractions):

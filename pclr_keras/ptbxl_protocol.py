@@ -149,8 +149,9 @@ def age_band(age):
 
 def ptbxl_subgroups(labels):
     """Subgroup labels of PTB-XL rows for `linear_evaluation`: sex and age band."""
-    sex = labels["sex"].map({0: "male", 1: "female"})  # PTB-XL: 0 male, 1 female
-    return {"sex": sex.to_numpy(object), "age": labels["age"].map(age_band).to_numpy(object)}
+    sexes = {0: "male", 1: "female"}  # PTB-XL: 0 male, 1 female
+    return {"sex": np.array([sexes.get(v) for v in labels["sex"]], object),
+            "age": np.array([age_band(v) for v in labels["age"]], object)}
 
 
 def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
@@ -166,7 +167,7 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
         c_grid: inverse regularisation strengths tried; the best on fold 9
             (macro AUROC) is refitted and scored on fold 10.
         subgroups: optional dict name -> array (n,) of group values (None
-            for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
+            or NaN for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
             fold-10 scores are also scored within each group.
 
     Returns:
@@ -194,7 +195,7 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
         within = {"all": np.ones(test.sum(), bool)}
         within.update({f"{name}={value}": values[test] == value
                        for name, values in groups.items()
-                       for value in sorted({v for v in values[test] if v is not None})})
+                       for value in sorted({v for v in values[test] if not pd.isna(v)})})
         for subgroup, rows_in in within.items():
             y, scores = labels[test][rows_in], best[2][rows_in]
             auroc, n_labels = macro_auroc(y, scores)

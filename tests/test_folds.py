@@ -67,12 +67,14 @@ def tiny_encoder():
     return keras.Model(inputs, keras.layers.Dense(3, name="embed")(hidden))
 
 
-def test_fine_tuning_chooses_on_fold_9_and_reads_fold_10_once_at_the_end(folder):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_fine_tuning_chooses_on_fold_9_and_reads_fold_10_once_at_the_end(folder, precision):
     ecgs = ReadLog(TensorizedECGs(folder))
     folds = ecgs.labels.strat_fold.to_numpy()
     value = np.arange(len(folds)) + 1.0  # ECG k is the constant k + 1
     y = np.stack([value > np.median(value), np.arange(len(folds)) // 10 % 2 == 0], axis=1)
-    budget = FinetuneBudget(batch_size=8, frozen_epochs=1, max_epochs=4, patience=2)
+    budget = FinetuneBudget(batch_size=8, frozen_epochs=1, max_epochs=4, patience=2,
+                            precision=precision)
     row = finetune_run(tiny_encoder(), ecgs, y, folds, 1.0, seed=0, budget=budget)
 
     labelled = y.any(axis=1)

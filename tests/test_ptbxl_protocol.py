@@ -110,6 +110,7 @@ def test_subgroups_score_the_chosen_model_within_each_group(cohort):
     features, signal, _, folds = cohort
     sex = np.where(np.arange(len(folds)) % 3 == 0, "female", "male").astype(object)
     sex[:10] = None  # unknown: in no subgroup
+    sex[10:20] = np.nan  # as pandas writes unknown
     result = linear_evaluation(features, signal, folds, fractions=(1.0,), n_boot=10,
                                subgroups={"sex": sex}).set_index("subgroup")
     overall = linear_evaluation(features, signal, folds, fractions=(1.0,), n_boot=10).iloc[0]
@@ -124,7 +125,7 @@ def test_subgroups_score_the_chosen_model_within_each_group(cohort):
 
 
 def test_ptbxl_subgroups_band_ages_and_name_sexes():
-    labels = pd.DataFrame({"sex": [0, 1, 1, 0], "age": [39, 40, 66, 300]})
+    labels = pd.DataFrame({"sex": [0, 1, 1, 0, np.nan], "age": [39, 40, 66, 300, np.nan]})
     groups = ptbxl_subgroups(labels)
-    assert groups["sex"].tolist() == ["male", "female", "female", "male"]
-    assert groups["age"].tolist() == ["<40", "40-65", ">65", ">65"]
+    assert groups["sex"].tolist() == ["male", "female", "female", "male", None]
+    assert groups["age"].tolist() == ["<40", "40-65", ">65", ">65", None]  # unknown: None
