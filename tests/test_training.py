@@ -137,31 +137,41 @@ def test_two_replicas_match_one_on_the_global_batch(synthetic_tensors, tmp_path,
         runs[replicas] = (json.loads(result.stdout.splitlines()[-1]),
                           list(np.load(out / "weights.npz").values()),
                           list(np.load(out / "initial.npz").values()))
-    # bfloat16 keeps 8 bits of mantissa: float32 sums taken in another order round differently.
-    loss_tolerance, update_share = (1e-5, None) if precision == "float32" else (2e-3, 0.03)
-    assert runs[2][0]["loss"] == pytest.approx(runs[1][0]["loss"], rel=loss_tolerance)
+    if precision == "float32":
+        assert runs[2][0]["loss"] == pytest.approx(runs[1][0]["loss"], rel=1e-5)
+    else:
+        # bfloat16 keeps 8 bits of mantissa, and a convolution over 4 ECGs rounds
+        # otherwise than over 8. Measured on a CPU with AVX512_BF16: the loss moved by
+        # 0.55 % and each weight's update kept a cosine of at least 0.987 (median
+        # 0.999); without synchronised batch norm the loss moved by 26 % and some
+        # updates turned round (cosine -0.30, median 0.71). The bounds sit between.
+        assert runs[2][0]["loss"] == pytest.approx(runs[1][0]["loss"], rel=2e-2)
     assert runs[2][0]["pair_accuracy"] == pytest.approx(runs[1][0]["pair_accuracy"])
-    assert_same_update(runs[1][2], runs[1][1], runs[2][2], runs[2][1], update_share)
+    assert_same_update(runs[1][2], runs[1][1], runs[2][2], runs[2][1],
+                       rounding="float32" if precision == "float32" else "16-bit")
 
 
-def assert_same_update(initial_a, after_a, initial_b, after_b, update_share=None):
+def assert_same_update(initial_a, after_a, initial_b, after_b, rounding="float32"):
     """Same start, and the same step: updates far larger than their difference.
 
-    `update_share`: instead of float32's tolerances, the two updates of each
-    weight must point the same way, their cosine at least 1 - update_share.
+    `rounding="16-bit"`: instead of float32's tolerances, the two updates of
+    each weight point the same way: cosine at least 0.9 for every weight and
+    0.99 for the median weight.
     """
-    moved = 0.0
+    moved, cosines = 0.0, []
     for start_a, end_a, start_b, end_b in zip(initial_a, after_a, initial_b, after_b):
         np.testing.assert_array_equal(start_a, start_b)
-        if update_share is None:
+        if rounding == "float32":
             np.testing.assert_allclose(end_a, end_b, rtol=1e-3, atol=5e-5)
         else:
             step_a, step_b = (end_a - start_a).ravel(), (end_b - start_b).ravel()
             if np.any(step_a):
-                cosine = step_a @ step_b / np.linalg.norm(step_a) / np.linalg.norm(step_b)
-                assert cosine >= 1 - update_share, cosine
+                cosines.append(step_a @ step_b / np.linalg.norm(step_a) / np.linalg.norm(step_b))
         moved = max(moved, float(np.abs(end_a - start_a).max()))
     assert moved > 1e-2
+    if cosines:
+        assert min(cosines) >= 0.9 and np.median(cosines) >= 0.99, (min(cosines),
+                                                                    np.median(cosines))
 
 
 OPTIONS = textwrap.dedent("""
