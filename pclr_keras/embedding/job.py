@@ -189,13 +189,11 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
         return TensorizedInput(folders[0], variant, windows)
     found = list_inputs(listed)
     if not found:
-        message = (f"no ECG found in the inputs given: no ECG files (.hea, .xml, .dcm, .h5, "
-                   f".npy, ...) in "
-                   f"{', '.join(map(str, listed))}")
+        problem = "no ECG found in the inputs given"  # the summary names no folder
         write_json(output_paths(out)[2], {"out": Path(out).name, "ecgs_found": 0,
-                                          "embedded": 0, "rejected": {},
-                                          "problem": "no ECG found in the inputs given"})
-        raise NoInput(f"embed: {message}.")
+                                          "embedded": 0, "rejected": {}, "problem": problem})
+        raise NoInput(f"embed: {problem}: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
+                      f"{', '.join(map(str, listed))}.")
     return FileInput([path for path, _ in found], variant, reader_options, policy, workers,
                      max_flat_leads, windows, roots=[root for _, root in found])
 
