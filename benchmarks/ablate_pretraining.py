@@ -33,7 +33,7 @@ from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS, guard_selection
 from pclr_keras.training import PretrainConfig, Pretrainer
 
 BASELINE = dict(batch_size=32, learning_rate=1e-3, temperature=0.1, augment=False,
-                extra_negatives=0)
+                extra_negatives=0, single_ecg_pairs=0)
 # One change from the baseline each (name -> overrides).
 VARIANTS = {
     "baseline (batch 32, lr 1e-3, T 0.1)": {},
@@ -49,6 +49,8 @@ VARIANTS = {
     # ECGs of one-ECG patients (most of PTB-XL) as negatives only, 32 per step.
     "single-ECG negatives": dict(extra_negatives=32),
     "lr 3e-3, single-ECG negatives": dict(learning_rate=3e-3, extra_negatives=32),
+    # The same ECGs as pairs of two augmentations of themselves: positives too.
+    "single-ECG pairs": dict(single_ecg_pairs=32),
 }
 
 

@@ -113,14 +113,15 @@ def main():
                 for seed in (int(s) for s in seeds.split(",")):
                     path = out / "runs" / f"{run_name(start, label_set, fraction, seed)}.json"
                     if not path.exists():
+                        name = f"{start}, {label_set}, {fraction:g}, seed {seed}"
                         row = finetune_run(start_encoder(spec, ecgs.variant, seed), ecgs, y,
                                            ecgs.labels.strat_fold.to_numpy(), fraction, seed,
-                                           budget)
+                                           budget, report=lambda line: print(
+                                               f"  {name}, {line}", flush=True))
                         row.update(start=start, label_set=label_set,
                                    budget=dataclasses.asdict(budget))
                         write_json(path, row)
-                        print(f"{start}, {label_set}, {fraction:g}, seed {seed}: "
-                              f"fold 10 {row['test_auroc']:.3f}", flush=True)
+                        print(f"{name}: fold 10 {row['test_auroc']:.3f}", flush=True)
                     rows.append(json.loads(path.read_text()))
     table = pd.DataFrame(rows)
     table.to_csv(out / "ptbxl_finetune.csv", index=False)

@@ -296,7 +296,8 @@ def run_pretrain(args):
         batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
         optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
         temperature=args.temperature, augment=args.augment,
-        extra_negatives=args.extra_negatives, seed=args.seed,
+        extra_negatives=args.extra_negatives, single_ecg_pairs=args.single_ecg_pairs,
+        seed=args.seed,
         checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
         precision=_chosen_precision(args), jit_compile=args.xla,
         encoder=json.loads(args.encoder_json) if args.encoder_json else {},
@@ -349,6 +350,9 @@ def _add_pretrain(commands):
     pretrain.add_argument("--extra-negatives", type=int, default=0,
                           help="pclr: ECGs of one-ECG patients added to every step as "
                           "negatives only (default: 0, as PCLR)")
+    pretrain.add_argument("--single-ecg-pairs", type=int, default=0,
+                          help="pclr: ECGs of one-ECG patients added to every step as pairs of "
+                          "two augmentations of themselves (default: 0, as PCLR)")
     pretrain.add_argument("--warmup-fraction", type=float, default=0.05,
                           help="share of the steps the learning rate warms up over")
     pretrain.add_argument("--seed", type=int, default=0, help="seed of batches and weights")

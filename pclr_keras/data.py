@@ -23,7 +23,10 @@ Pretraining objectives (`pretraining_dataset`), each yielding `(view1, view2)`:
   gives two *different* ECGs drawn at random (seeded by
   `(seed, epoch, batch)`). The views are the two ECGs. Optionally
   (`extra_negatives`), ECGs of patients with a single ECG, drawn per step
-  (seeded by `(seed, step)`), come as a third element: negatives only.
+  (seeded by `(seed, step)`), come as a third element: negatives only. Or
+  (`single_ecg_pairs`), ECGs of such patients drawn the same way join the
+  batch as pairs of their own: two random augmentations of the one ECG,
+  after the patient pairs in both views.
 - ``simclr``: both views are two random augmentations (`augment.py`) of the
   same ECG. An epoch reads every ECG once; within a global batch patients are
   distinct (ECGs without a patient id count as their own patient): the ECGs,
@@ -58,7 +61,7 @@ from pclr_keras.checks import positive_int
 from pclr_keras.tensorize import LABELS_FILE, REQUIRED_FILES, SHARDS_FOLDER, shard_path
 
 PRETRAINING_OBJECTIVES = ("pclr", "simclr", "clocs")
-_NEGATIVES_STREAM = 1  # keeps the extra negatives' random stream apart from the pairs'
+_SINGLES_STREAM = 1  # keeps the one-ECG patients' random stream apart from the pairs'
 
 
 def _patient_ids(patients):
@@ -326,7 +329,7 @@ class TensorizedECGs:
 
     def _single_batch(self, seed, step, count):
         """`count` distinct ECGs of one-ECG patients for a step: labels positions (1, count)."""
-        rng = np.random.default_rng([seed, step, _NEGATIVES_STREAM])
+        rng = np.random.default_rng([seed, step, _SINGLES_STREAM])
         return self._single_positions[rng.choice(len(self._single_positions), count,
                                                  replace=False)][None]
 
@@ -366,15 +369,23 @@ def steps_per_epoch(ecgs, global_batch_size, objective="pclr"):
     return steps
 
 
-def check_extra_negatives(ecgs, count, objective="pclr"):
-    """`count` as an int, or a ValueError if the objective or the data cannot supply it."""
-    count = int(count)
+def check_one_ecg_patients(ecgs, objective="pclr", extra_negatives=0, single_ecg_pairs=0):
+    """How many one-ECG patients a step draws, or a ValueError if that cannot be done.
+
+    They are either extra negatives or single-ECG pairs: one kind per run,
+    for the pclr objective, and no more than the data has.
+    """
+    extra_negatives, single_ecg_pairs = int(extra_negatives), int(single_ecg_pairs)
+    if extra_negatives and single_ecg_pairs:
+        raise ValueError("one-ECG patients join a step either as extra negatives or as "
+                         "single-ECG pairs, not both; choose one.")
+    count = extra_negatives or single_ecg_pairs
+    what = "extra negatives" if extra_negatives else "single-ECG pairs"
     if count and objective != "pclr":
-        raise ValueError(f"extra negatives are for the pclr objective, not {objective!r}.")
+        raise ValueError(f"{what} are for the pclr objective, not {objective!r}.")
     if count and count > len(ecgs._single_positions):
         raise ValueError(f"{ecgs.path} (after filters) has {len(ecgs._single_positions)} ECGs of "
-                         f"patients with a single ECG, fewer than {count} extra negatives "
-                         "per step.")
+                         f"patients with a single ECG, fewer than {count} {what} per step.")
     return count
 
 
@@ -408,19 +419,19 @@ def _plan_dataset(epoch_plan, batch_plan, steps, start_step, slices, views, per_
         tf.TensorSpec((), tf.int64)))
 
 
-def _negatives_plan(ecgs, seed, count, start_step, slices, per_replica):
-    """Dataset of labels positions (1, r) of one-ECG patients, per step and replica."""
+def _singles_plan(ecgs, seed, count, start_step, slices, per_replica):
+    """Dataset of (labels positions (1, r) of one-ECG patients, first row), per step and replica."""
 
     def generate():
         step = start_step
         while True:
             positions = ecgs._single_batch(seed, step, count)
             for lo, hi in slices:
-                yield positions[:, lo:hi]
+                yield positions[:, lo:hi], lo
             step += 1
 
-    return tf.data.Dataset.from_generator(
-        generate, output_signature=tf.TensorSpec((1, per_replica), tf.int64))
+    return tf.data.Dataset.from_generator(generate, output_signature=(
+        tf.TensorSpec((1, per_replica), tf.int64), tf.TensorSpec((), tf.int64)))
 
 
 def _read_map(ecgs, positions, shape):
@@ -451,7 +462,8 @@ def _augmenter(augment, objective):
 
 
 def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, start_step=0,
-                        input_context=None, augment=None, extra_negatives=0):
+                        input_context=None, augment=None, extra_negatives=0,
+                        single_ecg_pairs=0):
     """Infinite `(view1, view2)` batches for a contrastive objective.
 
     Args:
@@ -476,12 +488,18 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
             single ECG join every global step as negatives only (drawn
             without replacement, seeded by `(seed, step)`, never augmented),
             split across replicas like the batch. Defaults to 0.
+        single_ecg_pairs: int. pclr only, instead of `extra_negatives`:
+            this many ECGs of patients with a single ECG (drawn the same way)
+            each give a pair of two augmentations of themselves (`augment`
+            if given, else `AugmentConfig()`), appended to both views, so
+            patients PCLR cannot pair still teach the encoder. Defaults to 0.
 
     Returns:
         `tf.data.Dataset` of `(view1, view2)`, each float32
         (per_replica_batch, samples, leads), or with `extra_negatives` of
         `(view1, view2, negatives)`, negatives (per_replica_extra, samples,
-        leads).
+        leads). With `single_ecg_pairs`, each view has that many more rows
+        (split across replicas like the batch) after the patient pairs.
     """
     if objective not in PRETRAINING_OBJECTIVES:
         raise ValueError(f"Unknown objective {objective!r}; choose one of "
@@ -491,7 +509,7 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         raise ValueError("seed and start_step must be >= 0.")
     steps = steps_per_epoch(ecgs, global_batch_size, objective)
     per_replica, slices = _replica_slices(global_batch_size, input_context)
-    extra_negatives = check_extra_negatives(ecgs, extra_negatives, objective)
+    singles = check_one_ecg_patients(ecgs, objective, extra_negatives, single_ecg_pairs)
     if objective == "pclr":
         views = 2
         epoch_plan = lambda e: ecgs._pair_epoch(seed, e, global_batch_size)  # noqa: E731
@@ -501,30 +519,47 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         epoch_plan = lambda e: ecgs._unit_epoch(seed, e, global_batch_size)  # noqa: E731
         batch_plan = lambda e, b, positions: positions[None]  # noqa: E731
     augmenter = _augmenter(augment, objective)
+    singles_augmenter = (_augmenter(augment or AugmentConfig(), objective)
+                         if single_ecg_pairs else None)
     length, leads = ecgs.input_shape
     dataset = _plan_dataset(epoch_plan, batch_plan, steps, start_step, slices, views, per_replica)
-    if extra_negatives:
-        extra_per_replica, extra_slices = _replica_slices(extra_negatives, input_context)
-        negatives = _negatives_plan(ecgs, seed, extra_negatives, start_step, extra_slices,
-                                    extra_per_replica)
-        dataset = tf.data.Dataset.zip(dataset, negatives).map(lambda plan, extra: (*plan, extra))
+    if singles:
+        singles_per_replica, singles_slices = _replica_slices(singles, input_context)
+        drawn = _singles_plan(ecgs, seed, singles, start_step, singles_slices,
+                              singles_per_replica)
+        dataset = tf.data.Dataset.zip(dataset, drawn).map(lambda plan, extra: (*plan, *extra))
 
-    def read(positions, step, first, *extra):
+    def read(positions, step, first, *singles_plan):
         x = _read_map(ecgs, positions, (views, per_replica, length, leads))
-        return (x, step, first,
-                *[_read_map(ecgs, e[0], (extra_per_replica, length, leads)) for e in extra])
+        if not singles_plan:
+            return x, step, first
+        positions, singles_first = singles_plan
+        return (x, step, first, _read_map(ecgs, positions[0], (singles_per_replica, length, leads)),
+                singles_first)
 
-    def augmented(x, step, first, view):
-        if augmenter is None:
+    def augmented(x, step, first, view, one_ecg=False):
+        apply = singles_augmenter if one_ecg else augmenter
+        if apply is None:
             return x
-        row = tf.range(per_replica, dtype=tf.int64) + first
-        counter = ((step * global_batch_size + row) * 2 + view)
-        seeds = tf.stack([tf.fill([per_replica], tf.constant(seed, tf.int64)), counter], axis=1)
-        return tf.ensure_shape(augmenter(x, seeds), x.shape)
+        rows = tf.shape(x, out_type=tf.int64)[0]
+        row = tf.range(rows, dtype=tf.int64) + first
+        width = singles if one_ecg else global_batch_size
+        counter = (step * width + row) * 2 + view
+        if one_ecg:  # negative counters: a stream apart from the pairs' augmentations
+            counter = -1 - counter
+        seeds = tf.stack([tf.fill([rows], tf.constant(seed, tf.int64)), counter], axis=1)
+        return tf.ensure_shape(apply(x, seeds), x.shape)
 
-    def make_views(x, step, first, *negatives):
+    def make_views(x, step, first, *drawn):
         if objective == "pclr":
-            return augmented(x[0], step, first, 0), augmented(x[1], step, first, 1), *negatives
+            view1, view2 = augmented(x[0], step, first, 0), augmented(x[1], step, first, 1)
+            if not drawn:
+                return view1, view2
+            ecg, singles_first = drawn
+            if extra_negatives:
+                return view1, view2, ecg
+            return (tf.concat([view1, augmented(ecg, step, singles_first, 0, one_ecg=True)], 0),
+                    tf.concat([view2, augmented(ecg, step, singles_first, 1, one_ecg=True)], 0))
         if objective == "simclr":
             return augmented(x[0], step, first, 0), augmented(x[0], step, first, 1)
         recording = augmented(x[0], step, first, 0)  # clocs

@@ -65,22 +65,27 @@ def predict_rows(model, ecgs, positions, batch_size=64):
 class BestOnFoldNine(keras.callbacks.Callback):
     """Early stopping on fold 9: scores each epoch, keeps the best weights, stops when stale."""
 
-    def __init__(self, ecgs, positions, y, patience):
+    def __init__(self, ecgs, positions, y, patience, report=None):
         super().__init__()
         self.ecgs, self.positions, self.y, self.patience = ecgs, positions, y, patience
+        self.report = report
         self.history, self.best_score, self.best_weights, self.stale = [], -np.inf, None, 0
 
     def on_epoch_end(self, epoch, logs=None):
         score = macro_auroc(self.y, predict_rows(self.model, self.ecgs, self.positions))[0]
         self.history.append(score)
-        if score > self.best_score:
+        best = score > self.best_score
+        if best:
             self.best_score, self.best_weights, self.stale = score, self.model.get_weights(), 0
         else:
             self.stale += 1
             self.model.stop_training = self.stale >= self.patience
+        if self.report:
+            self.report(f"epoch {len(self.history)}: fold-9 macro AUROC {score:.4f}"
+                        + (" (best so far)" if best else ""))
 
 
-def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget()):
+def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(), report=None):
     """Fine-tunes `encoder` on a `fraction` of folds 1-8; fold 9 chooses, fold 10 scores.
 
     Args:
@@ -91,6 +96,8 @@ def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(
         fraction: float. Share of the training ECGs, a seeded subset.
         seed: int. Subset, head initialisation and data order.
         budget: `FinetuneBudget`.
+        report: optional callable taking one line of text per epoch (its
+            fold-9 score), for progress on runs that take many minutes.
 
     Returns:
         dict: train_ecgs, epochs (run), best_epoch, val_auroc (fold 9),
@@ -104,7 +111,7 @@ def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(
     encoder = with_precision(encoder_only(encoder), budget.precision)
     model = build_statement_model(encoder, y.shape[1])
     batches = ecg_dataset(ecgs, train, y[train], budget.batch_size, shuffle=True, seed=seed)
-    chooser = BestOnFoldNine(ecgs, val, y[val], budget.patience)
+    chooser = BestOnFoldNine(ecgs, val, y[val], budget.patience, report)
     for trainable, epochs, rate in [(False, budget.frozen_epochs, budget.learning_rate),
                                     (True, budget.max_epochs, budget.unfrozen_learning_rate)]:
         if epochs:

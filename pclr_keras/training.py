@@ -27,7 +27,7 @@ from pclr_keras.artifacts import export_encoder, load_encoder
 from pclr_keras.atomic import write_json
 from pclr_keras.augment import AugmentConfig
 from pclr_keras.data import (
-    check_extra_negatives,
+    check_one_ecg_patients,
     labelled_dataset,
     pretraining_dataset,
     steps_per_epoch,
@@ -78,6 +78,11 @@ class PretrainConfig:
         extra_negatives: int. `pclr` only: ECGs of patients with a single
             ECG added to every global step as negatives only (they form no
             pair, but make the task harder); 0 for none, as PCLR.
+        single_ecg_pairs: int. `pclr` only, instead of `extra_negatives`:
+            ECGs of patients with a single ECG added to every global step as
+            pairs of two augmentations of themselves, so the patients PCLR
+            cannot pair (most of PTB-XL) still train the encoder; 0 for
+            none, as PCLR.
         seed: int. Weights and data order.
         checkpoint_every: int. Steps between checkpoints (also at each
             epoch's end and at the end).
@@ -111,6 +116,7 @@ class PretrainConfig:
     temperature: float = TEMPERATURE
     augment: bool = False
     extra_negatives: int = 0
+    single_ecg_pairs: int = 0
     seed: int = 0
     checkpoint_every: int = 100
     steps_per_loop: int = 1
@@ -187,7 +193,8 @@ class Pretrainer:
         self.replicas = self.strategy.num_replicas_in_sync
         self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
-        check_extra_negatives(ecgs, config.extra_negatives, config.objective)
+        check_one_ecg_patients(ecgs, config.objective, config.extra_negatives,
+                               config.single_ecg_pairs)
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
             self.model, self.encoder = build_training_model(config, self.replicas > 1)
@@ -295,7 +302,8 @@ class Pretrainer:
                 return pretraining_dataset(
                     self.ecgs, config.batch_size, objective=config.objective, seed=config.seed,
                     start_step=start_step, input_context=context, augment=augment,
-                    extra_negatives=config.extra_negatives)
+                    extra_negatives=config.extra_negatives,
+                    single_ecg_pairs=config.single_ecg_pairs)
             return labelled_dataset(
                 self.ecgs, config.batch_size, targets=config.targets, seed=config.seed,
                 start_step=start_step, input_context=context)
@@ -360,7 +368,7 @@ class Pretrainer:
                 seconds = time.perf_counter() - began
                 step += count
                 record = self._log(step, float(loss), float(accuracy),
-                                   count * self.config.batch_size * self._views / seconds)
+                                   count * self._ecgs_per_step / seconds)
                 history["train"].append(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['pair_accuracy']:.2f}")
                 bar.update(count)
@@ -375,8 +383,12 @@ class Pretrainer:
         return {"train": final, "validation": history["validation"]}
 
     @property
-    def _views(self):
-        return 2 if self.config.objective in CONTRASTIVE else 1
+    def _ecgs_per_step(self):
+        """ECGs the encoder sees per global step, one-ECG patients included."""
+        config = self.config
+        if config.objective not in CONTRASTIVE:
+            return config.batch_size
+        return 2 * (config.batch_size + config.single_ecg_pairs) + config.extra_negatives
 
     def _steps_to_checkpoint(self, step):
         """Steps until the next checkpoint: every N steps and at each epoch end."""

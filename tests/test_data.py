@@ -364,3 +364,57 @@ def test_extra_negatives_need_pclr_and_enough_one_ecg_patients(ecgs):
     with pytest.raises(ValueError, match="has 3 ECGs of patients with a single ECG, fewer "
                                          "than 4 extra negatives"):
         pretraining_dataset(ecgs, 4, extra_negatives=4)
+    with pytest.raises(ValueError, match="single-ECG pairs are for the pclr objective"):
+        pretraining_dataset(ecgs, 4, objective="clocs", single_ecg_pairs=2)
+    with pytest.raises(ValueError, match="fewer than 4 single-ECG pairs per step"):
+        pretraining_dataset(ecgs, 4, single_ecg_pairs=4)
+    with pytest.raises(ValueError, match="either as extra negatives or as single-ECG pairs"):
+        pretraining_dataset(ecgs, 4, extra_negatives=1, single_ecg_pairs=1)
+
+
+def unchanged(x, seeds):
+    """An `augment` callable that leaves every ECG as it is."""
+    return x
+
+
+def test_single_ecg_pairs_follow_the_patient_pairs_resumable_and_split(ecgs):
+    singles = set(np.flatnonzero(ecgs.labels.patient_id.isin(["p016", "p017", "p018"])))
+
+    def make(context=None, start_step=0):
+        return pretraining_dataset(ecgs, 4, seed=3, single_ecg_pairs=2, augment=unchanged,
+                                   input_context=context, start_step=start_step)
+
+    batches = take(make(), 12)
+    plain = take(pretraining_dataset(ecgs, 4, seed=3), 12)
+    for (view1, view2), (plain1, plain2) in zip(batches, plain, strict=True):
+        assert view1.shape == view2.shape == (6, L, C)
+        np.testing.assert_array_equal(view1[:4], plain1)  # the patient pairs, untouched
+        np.testing.assert_array_equal(view2[:4], plain2)
+        np.testing.assert_array_equal(view1[4:], view2[4:])  # one ECG on both sides
+        assert set(ids(view1[4:])) <= singles and len(set(ids(view1[4:]))) == 2
+    assert len({tuple(sorted(ids(b[0][4:]))) for b in batches}) > 1, "same ECGs every step"
+    for a, b in zip(batches[5:], take(make(start_step=5), 7), strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+    replica0, replica1 = take(make(fake_contexts(1, 2)[0]), 2)  # step 0, both replicas
+    assert replica0[0].shape == (3, L, C)  # 2 pairs and 1 single-ECG pair each
+    np.testing.assert_array_equal(
+        np.concatenate([replica0[0][:2], replica1[0][:2], replica0[0][2:], replica1[0][2:]]),
+        batches[0][0])
+
+
+def test_single_ecg_pairs_are_two_different_augmentations_however_replicas_split(ecgs):
+    (view1, view2), = take(pretraining_dataset(ecgs, 4, seed=3, single_ecg_pairs=2), 1)
+    (plain1, plain2), = take(pretraining_dataset(ecgs, 4, seed=3), 1)
+    np.testing.assert_array_equal(view1[:4], plain1)  # pairs stay unaugmented, as PCLR
+    np.testing.assert_array_equal(view2[:4], plain2)
+    assert not np.allclose(view1[4:], view2[4:])
+    singles = np.flatnonzero(ecgs.labels.patient_id.isin(["p016", "p017", "p018"]))
+    raw = ecgs.read_ecgs(singles)  # constant signals: any augmentation shows
+    assert not any(np.allclose(v, r) for v in np.concatenate([view1[4:], view2[4:]]) for r in raw)
+    replicas = [take(pretraining_dataset(ecgs, 4, seed=3, single_ecg_pairs=2,
+                                         input_context=context), 1)[0]
+                for context in fake_contexts(2, 2)]
+    for view, whole in ((0, view1), (1, view2)):
+        np.testing.assert_allclose(
+            np.concatenate([replicas[0][view][2:], replicas[1][view][2:]]), whole[4:],
+            rtol=1e-6, atol=1e-6)

@@ -75,7 +75,9 @@ def test_fine_tuning_chooses_on_fold_9_and_reads_fold_10_once_at_the_end(folder,
     y = np.stack([value > np.median(value), np.arange(len(folds)) // 10 % 2 == 0], axis=1)
     budget = FinetuneBudget(batch_size=8, frozen_epochs=1, max_epochs=4, patience=2,
                             precision=precision)
-    row = finetune_run(tiny_encoder(), ecgs, y, folds, 1.0, seed=0, budget=budget)
+    lines = []
+    row = finetune_run(tiny_encoder(), ecgs, y, folds, 1.0, seed=0, budget=budget,
+                       report=lines.append)
 
     labelled = y.any(axis=1)
     test_rows = set(np.flatnonzero(labelled & (folds == 10)))
@@ -87,6 +89,8 @@ def test_fine_tuning_chooses_on_fold_9_and_reads_fold_10_once_at_the_end(folder,
     assert chosen, "no fold-9 reads: the epoch was not chosen on fold 9"
     assert row["train_ecgs"] == (labelled & (folds <= 8)).sum() and row["test_labels"] == 2
     assert 1 <= row["best_epoch"] <= row["epochs"] <= 5
+    assert len(lines) == row["epochs"] and lines[0].startswith("epoch 1: fold-9 macro AUROC ")
+    assert lines[row["best_epoch"] - 1].endswith(f"{row['val_auroc']:.4f} (best so far)")
     assert 0.0 <= row["test_auroc"] <= 1.0 and row["ci_low"] <= row["ci_high"]
 
 

@@ -290,6 +290,22 @@ def test_extra_negatives_of_one_ecg_patients_train_and_raise_the_loss(synthetic_
                    "--encoder-json", json.dumps(NARROW_ENCODER)])
 
 
+def test_single_ecg_pairs_train_and_are_counted_in_the_throughput(synthetic_tensors, tmp_path):
+    ecgs = TensorizedECGs(synthetic_tensors, label_filter="not (ecg_id.str.endswith('_e1') "
+                                                         "and patient_id < 'P0008')")
+    config = PretrainConfig(batch_size=8, steps=2, encoder=NARROW_ENCODER, single_ecg_pairs=4)
+    trainer = Pretrainer(config, ecgs, tmp_path / "a")
+    assert trainer._ecgs_per_step == 2 * (8 + 4)
+    assert np.isfinite(trainer.fit(progress=False)["train"]["loss"])
+    args = ["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "b"),
+            "--batch-size", "8", "--steps", "1", "--encoder-json", json.dumps(NARROW_ENCODER)]
+    with pytest.raises(SystemExit, match="has 0 ECGs of patients with a single ECG, fewer "
+                                         "than 2 single-ECG pairs"):
+        pclr_main(args + ["--single-ecg-pairs", "2"])
+    with pytest.raises(SystemExit, match="either as extra negatives or as single-ECG pairs"):
+        pclr_main(args + ["--single-ecg-pairs", "2", "--extra-negatives", "2"])
+
+
 def test_mixed_precision_flag_means_float16_and_a_run_resumes_only_in_its_precision(
         synthetic_tensors, tmp_path, capsys):
     args = ["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path), "--batch-size",
