@@ -14,6 +14,12 @@ once (`<out>/<name>.parquet`, resumable), then the probes run.
 (rows "NAME (bfloat16)") and prints how far the bfloat16 results are from
 float32's.
 
+`--choose` compares candidate encoders on fold 9 alone, the way a release
+is chosen (`pclr_keras.folds`): fold 10 is dropped before any fit, and the
+table and `ptbxl_protocol_fold9.csv` hold fold-9 macro AUROC (at the
+regularisation fold 9 prefers, the same for every candidate). Judge only the
+chosen one on fold 10, once, without `--choose`.
+
 `--data` is a `pclr tensorize` folder of the whole PTB-XL at 100 Hz whose
 `labels.csv` has `scp_codes` and `strat_fold` (the manifest `pclr datasets
 fetch ptbxl` writes has both). Prints a Markdown table beside the
@@ -57,7 +63,11 @@ def main():
     parser.add_argument("--precision", default="float32",
                         help="comma-separated precisions the encoders compute in "
                              "(default: float32), e.g. float32,bfloat16")
+    parser.add_argument("--choose", action="store_true",
+                        help="fold 9 only, to choose between candidates: fold 10 is never read")
     args = parser.parse_args()
+    if args.choose and args.subgroups:
+        parser.error("--subgroups scores fold 10; it cannot go with --choose")
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,13 +92,19 @@ def main():
             y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
             result = linear_evaluation(
                 features, y, rows.strat_fold.to_numpy(), fractions=fractions, seed=args.seed,
-                subgroups=ptbxl_subgroups(rows) if args.subgroups else None)
+                subgroups=ptbxl_subgroups(rows) if args.subgroups else None,
+                judge=not args.choose)
             results.append(result.assign(representation=name, label_set=label_set,
                                          labels=y.shape[1]))
-            print(f"{name}, {label_set}: " + ", ".join(
-                f"{r.fraction:g}: {r.test_auroc:.3f}"
-                for r in result[result.subgroup == "all"].itertuples()), flush=True)
+            score = "val_auroc" if args.choose else "test_auroc"
+            print(f"{name}, {label_set}, fold {9 if args.choose else 10}: " + ", ".join(
+                f"{r.fraction:g}: {getattr(r, score):.3f}"
+                for r in result.drop_duplicates("fraction").itertuples()), flush=True)
     everything = pd.concat(results, ignore_index=True)
+    if args.choose:
+        everything.to_csv(out / "ptbxl_protocol_fold9.csv", index=False)
+        print_fold9(everything, args.label_sets.split(","), fractions)
+        return
     everything.to_csv(out / "ptbxl_protocol.csv", index=False)
     table = everything[everything.subgroup == "all"]
 
@@ -114,6 +130,20 @@ def main():
     for precision in precisions:
         if precision != "float32" and "float32" in precisions:
             print_precision_gap(table, encoders, precision)
+
+
+def print_fold9(table, label_sets, fractions):
+    """Fold-9 macro AUROC of every candidate: what a release is chosen on."""
+    print("\nPTB-XL, 100 Hz, trained on folds 1-8, macro AUROC on fold 9 (choosing; "
+          "fold 10 not read)")
+    for label_set in label_sets:
+        part = table[table.label_set == label_set]
+        print(f"\n{label_set}\n")
+        print("| representation | " + " | ".join(f"{f:g}" for f in fractions) + " |")
+        print("|---|" + "---|" * len(fractions))
+        for name, rows in part.groupby("representation", sort=False):
+            print(f"| {name} | " + " | ".join(
+                f"{r.val_auroc:.4f}" for r in rows.sort_values("fraction").itertuples()) + " |")
 
 
 def print_precision_gap(table, encoders, precision):

@@ -155,7 +155,7 @@ def ptbxl_subgroups(labels):
 
 
 def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
-                      n_boot=200, subgroups=None):
+                      n_boot=200, subgroups=None, judge=True):
     """Macro AUROC on fold 10 of a linear model on `features`, per training fraction.
 
     Args:
@@ -169,14 +169,19 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
         subgroups: optional dict name -> array (n,) of group values (None
             or NaN for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
             fold-10 scores are also scored within each group.
+        judge: bool. False to choose between candidate encoders: fold 10 is
+            dropped before anything else, and only the fold-9 score is
+            returned, so a candidate is compared without its test result.
 
     Returns:
         DataFrame, one row per fraction and subgroup ("all" first):
-        train_ecgs, C, val_auroc, test_ecgs, test_auroc, its 95 % interval
-        (ci_low, ci_high) and test_labels scored.
+        train_ecgs, C, val_auroc (fold 9), and when judging test_ecgs,
+        test_auroc, its 95 % interval (ci_low, ci_high) and test_labels scored.
     """
     labels = np.asarray(labels)
     keep = labels.sum(axis=1) > 0
+    if not judge:
+        keep &= np.asarray(folds) != TEST_FOLD_NUMBER
     features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
     groups = {name: np.asarray(values, object)[keep] for name, values in (subgroups or {}).items()}
     train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
@@ -186,18 +191,21 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
     for fraction in fractions:
         subset = training_subset(np.flatnonzero(train), fraction, seed)
         best = None  # (C, fold-9 macro AUROC, fold-10 scores): fold 10 only rides along
-        for C, (val_scores, test_scores) in fit_scores(x[subset], labels[subset],
-                                                       [x[val], x[test]], c_grid):
+        for C, (val_scores, *test_scores) in fit_scores(
+                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid):
             score = macro_auroc(labels[val], val_scores)[0]
             if best is None or score > best[1]:
                 best = (C, score, test_scores)
         chosen = dict(fraction=fraction, train_ecgs=len(subset), C=best[0], val_auroc=best[1])
+        if not judge:
+            rows.append(chosen)
+            continue
         within = {"all": np.ones(test.sum(), bool)}
         within.update({f"{name}={value}": values[test] == value
                        for name, values in groups.items()
                        for value in sorted({v for v in values[test] if not pd.isna(v)})})
         for subgroup, rows_in in within.items():
-            y, scores = labels[test][rows_in], best[2][rows_in]
+            y, scores = labels[test][rows_in], best[2][0][rows_in]
             auroc, n_labels = macro_auroc(y, scores)
             low, high = bootstrap_interval(y, scores, n_boot, seed)
             rows.append(dict(chosen, subgroup=subgroup, test_ecgs=int(rows_in.sum()),

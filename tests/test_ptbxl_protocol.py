@@ -92,6 +92,20 @@ def test_fold_10_never_chooses_or_trains(cohort):
     assert b.test_auroc.iloc[0] < a.test_auroc.iloc[0] - 0.2
 
 
+def test_choosing_without_judging_never_reads_fold_10(cohort):
+    features, signal, _, folds = cohort
+    judged = linear_evaluation(features, signal, folds, fractions=(0.1, 1.0), n_boot=10)
+    garbage = signal.copy()  # fold-10 labels and features that would break any score
+    garbage[folds == 10] = two_classes(np.random.default_rng(7).random((folds == 10).sum()) < 0.5)
+    features = features.copy()
+    features[folds == 10] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        linear_evaluation(features, garbage, folds, fractions=(1.0,), n_boot=10)
+    chosen = linear_evaluation(features, garbage, folds, fractions=(0.1, 1.0), judge=False)
+    assert list(chosen.columns) == ["fraction", "train_ecgs", "C", "val_auroc"]
+    pd.testing.assert_frame_equal(chosen, judged[chosen.columns])
+
+
 def test_joint_fit_equals_scikit_learn_per_label():
     from sklearn.linear_model import LogisticRegression
 
