@@ -461,6 +461,22 @@ def _augmenter(augment, objective):
                     f"(x, seeds) -> x, not {augment!r}.")
 
 
+def _augmented(apply, x, seed, step, first, width, view, one_ecg=False):
+    """`apply(x, seeds)`, each ECG's seed from (seed, step, row in the global batch, view).
+
+    One-ECG patients' rows (`one_ecg`) count in a stream of their own, so
+    their augmentations never repeat those of the patient pairs.
+    """
+    if apply is None:
+        return x
+    rows = tf.shape(x, out_type=tf.int64)[0]
+    counter = (step * width + tf.range(rows, dtype=tf.int64) + first) * 2 + view
+    if one_ecg:
+        counter = -1 - counter
+    seeds = tf.stack([tf.fill([rows], tf.constant(seed, tf.int64)), counter], axis=1)
+    return tf.ensure_shape(apply(x, seeds), x.shape)
+
+
 def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, start_step=0,
                         input_context=None, augment=None, extra_negatives=0,
                         single_ecg_pairs=0):
@@ -537,29 +553,18 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         return (x, step, first, _read_map(ecgs, positions[0], (singles_per_replica, length, leads)),
                 singles_first)
 
-    def augmented(x, step, first, view, one_ecg=False):
-        apply = singles_augmenter if one_ecg else augmenter
-        if apply is None:
-            return x
-        rows = tf.shape(x, out_type=tf.int64)[0]
-        row = tf.range(rows, dtype=tf.int64) + first
-        width = singles if one_ecg else global_batch_size
-        counter = (step * width + row) * 2 + view
-        if one_ecg:  # negative counters: a stream apart from the pairs' augmentations
-            counter = -1 - counter
-        seeds = tf.stack([tf.fill([rows], tf.constant(seed, tf.int64)), counter], axis=1)
-        return tf.ensure_shape(apply(x, seeds), x.shape)
+    def augmented(x, step, first, view):
+        return _augmented(augmenter, x, seed, step, first, global_batch_size, view)
 
     def make_views(x, step, first, *drawn):
         if objective == "pclr":
             view1, view2 = augmented(x[0], step, first, 0), augmented(x[1], step, first, 1)
-            if not drawn:
-                return view1, view2
+            if not drawn or extra_negatives:
+                return view1, view2, *drawn[:1]
             ecg, singles_first = drawn
-            if extra_negatives:
-                return view1, view2, ecg
-            return (tf.concat([view1, augmented(ecg, step, singles_first, 0, one_ecg=True)], 0),
-                    tf.concat([view2, augmented(ecg, step, singles_first, 1, one_ecg=True)], 0))
+            return tuple(tf.concat([v, _augmented(singles_augmenter, ecg, seed, step, singles_first,
+                                                  singles, view, one_ecg=True)], 0)
+                         for view, v in enumerate((view1, view2)))
         if objective == "simclr":
             return augmented(x[0], step, first, 0), augmented(x[0], step, first, 1)
         recording = augmented(x[0], step, first, 0)  # clocs
