@@ -13,8 +13,9 @@ exceed.
         --seeds 0,1,2 --full-seeds 0
 
 Every run writes `<out>/runs/<start>_<label set>_<fraction>_seed<seed>.json`
-when it ends; re-running skips the finished ones, so the script can be
-stopped and started again. Prints a Markdown table beside the published
+when it ends, and saves itself after every epoch in a `.npz` beside it;
+re-running skips the finished runs and continues an unfinished one from its
+last epoch, so the script can be stopped and started again. Prints a Markdown table beside the published
 supervised results and writes `ptbxl_finetune.csv` (one row per run).
 """
 
@@ -114,13 +115,16 @@ def main():
                     path = out / "runs" / f"{run_name(start, label_set, fraction, seed)}.json"
                     if not path.exists():
                         name = f"{start}, {label_set}, {fraction:g}, seed {seed}"
+                        checkpoint = path.with_suffix(".npz")
                         row = finetune_run(start_encoder(spec, ecgs.variant, seed), ecgs, y,
                                            ecgs.labels.strat_fold.to_numpy(), fraction, seed,
                                            budget, report=lambda line: print(
-                                               f"  {name}, {line}", flush=True))
+                                               f"  {name}, {line}", flush=True),
+                                           checkpoint=checkpoint)
                         row.update(start=start, label_set=label_set,
                                    budget=dataclasses.asdict(budget))
                         write_json(path, row)
+                        checkpoint.unlink()
                         print(f"{name}: fold 10 {row['test_auroc']:.3f}", flush=True)
                     rows.append(json.loads(path.read_text()))
     table = pd.DataFrame(rows)

@@ -88,18 +88,23 @@ def task_dataset(ecgs, targets, batch_size, shuffle, seed=0):
     return ecg_dataset(ecgs, positions, arrays, batch_size, shuffle, seed)
 
 
-def ecg_dataset(ecgs, positions, labels, batch_size, shuffle, seed=0):
+def ecg_dataset(ecgs, positions, labels, batch_size, shuffle, seed=0, skip_orders=0):
     """(ECG, label) batches of rows `positions` of tensorized ECGs, for `model.fit`.
 
     Args:
         ecgs: `TensorizedECGs`.
         positions: int array, rows of `ecgs.labels`.
         labels: array, or dict of arrays, with one row per position.
+        skip_orders: int. With `shuffle`, how many of the seed's successive
+            orders to pass over, so a resumed run sees the orders it would
+            have seen.
     """
     shape = ecgs.input_shape
     dataset = tf.data.Dataset.from_tensor_slices((np.arange(len(positions)), labels))
     if shuffle:
         dataset = dataset.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
+        for _ in range(skip_orders):
+            iter(dataset)  # each new pass draws the next order; this reads nothing
 
     def read(index):
         return ecgs.read_ecgs(positions[index]).astype(np.float32)

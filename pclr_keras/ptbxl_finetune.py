@@ -7,15 +7,19 @@ pre-trained weights or from random weights of the same network, with the same
 budget either way: the `pclr finetune` recipe (the head first with the
 encoder frozen, then everything at a lower learning rate), the epoch with the
 best fold-9 macro AUROC kept (early stopping), and fold 10 predicted once, at
-the very end, by that epoch's weights.
+the very end, by that epoch's weights. A run on all of folds 1-8 takes hours on
+a CPU, so it can save itself after every epoch and continue from there.
 """
 
 import dataclasses
+import json
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from pclr_keras.artifacts import encoder_only
+from pclr_keras.atomic import replacing
 from pclr_keras.finetune import ecg_dataset
 from pclr_keras.folds import SELECTION_FOLD_NUMBER, TEST_FOLD_NUMBER
 from pclr_keras.precision import with_precision
@@ -85,7 +89,73 @@ class BestOnFoldNine(keras.callbacks.Callback):
                         + (" (best so far)" if best else ""))
 
 
-def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(), report=None):
+class EpochCheckpoint(keras.callbacks.Callback):
+    """The whole run saved after every epoch (after `BestOnFoldNine` scored it).
+
+    One `.npz` written atomically: the model's and optimizer's variables, the
+    best weights so far, and where the run stands (epochs done and early
+    stops per phase, the fold-9 history). `run` describes the run; a file
+    left by another run is refused rather than continued.
+    """
+
+    def __init__(self, path, run, chooser):
+        super().__init__()
+        self.path, self.run, self.chooser = Path(path), run, chooser
+        self.phase, self.epochs, self.stopped = 0, [0, 0], [False, False]
+        self.weights, self.optimizer_variables = None, None
+
+    def load(self):
+        """Reads a saved run into this callback and the chooser; False if none."""
+        if not self.path.exists():
+            return False
+        with np.load(self.path) as saved:
+            arrays = dict(saved)
+        state = json.loads(str(arrays.pop("state")))
+        if state["run"] != self.run:
+            raise SystemExit(f"{self.path} holds another run ({state['run']}), not "
+                             f"{self.run}: delete it or give this run another checkpoint path")
+        self.epochs, self.stopped = state["epochs"], state["stopped"]
+        chooser = self.chooser
+        chooser.history, chooser.best_score = state["history"], state["best_score"]
+        chooser.stale, chooser.best_weights = state["stale"], _unpack(arrays, "best")
+        self.weights = _unpack(arrays, "model")
+        self.optimizer_variables = _unpack(arrays, "optimizer")
+        return True
+
+    def restore(self, model):
+        """Puts the saved weights, and the optimizer of an unfinished phase, into `model`."""
+        model.set_weights(self.weights)
+        if self.epochs[self.phase]:
+            model.optimizer.build(model.trainable_variables)
+            for variable, value in zip(model.optimizer.variables, self.optimizer_variables,
+                                       strict=True):
+                variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs[self.phase] = epoch + 1
+        self.stopped[self.phase] = bool(self.model.stop_training)
+        chooser = self.chooser
+        state = dict(run=self.run, epochs=self.epochs, stopped=self.stopped,
+                     history=[float(h) for h in chooser.history],
+                     best_score=float(chooser.best_score), stale=chooser.stale)
+        arrays = {**_pack("model", self.model.get_weights()),
+                  **_pack("optimizer", [v.numpy() for v in self.model.optimizer.variables]),
+                  **_pack("best", chooser.best_weights)}
+        with replacing(self.path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, state=json.dumps(state), **arrays)
+
+
+def _pack(name, arrays):
+    return {f"{name}_{i}": np.asarray(a) for i, a in enumerate(arrays)}
+
+
+def _unpack(saved, name):
+    count = sum(key.startswith(f"{name}_") for key in saved)
+    return [saved[f"{name}_{i}"] for i in range(count)]
+
+
+def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(), report=None,
+                 checkpoint=None):
     """Fine-tunes `encoder` on a `fraction` of folds 1-8; fold 9 chooses, fold 10 scores.
 
     Args:
@@ -98,6 +168,9 @@ def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(
         budget: `FinetuneBudget`.
         report: optional callable taking one line of text per epoch (its
             fold-9 score), for progress on runs that take many minutes.
+        checkpoint: optional `.npz` path saved after every epoch. If it
+            exists, the run continues from it and ends as the same run
+            uninterrupted would have; delete it once the result is kept.
 
     Returns:
         dict: train_ecgs, epochs (run), best_epoch, val_auroc (fold 9),
@@ -110,15 +183,37 @@ def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(
     keras.utils.set_random_seed(seed)
     encoder = with_precision(encoder_only(encoder), budget.precision)
     model = build_statement_model(encoder, y.shape[1])
-    batches = ecg_dataset(ecgs, train, y[train], budget.batch_size, shuffle=True, seed=seed)
     chooser = BestOnFoldNine(ecgs, val, y[val], budget.patience, report)
-    for trainable, epochs, rate in [(False, budget.frozen_epochs, budget.learning_rate),
-                                    (True, budget.max_epochs, budget.unfrozen_learning_rate)]:
-        if epochs:
-            encoder.trainable = trainable
+    callbacks, saver, resumed = [chooser], None, False
+    if checkpoint is not None:
+        run = dict(fraction=fraction, seed=seed, train_ecgs=len(train), labels=y.shape[1],
+                   budget=dataclasses.asdict(budget))
+        saver = EpochCheckpoint(checkpoint, run, chooser)
+        callbacks.append(saver)
+        resumed = saver.load()
+        if resumed and report:
+            report(f"continuing after epoch {len(chooser.history)} from {checkpoint}")
+    # Keras's fit starts two passes over the data per epoch (the epoch's, and
+    # one it drops at the epoch's end); each pass draws the next order.
+    batches = ecg_dataset(ecgs, train, y[train], budget.batch_size, shuffle=True, seed=seed,
+                          skip_orders=2 * sum(saver.epochs) if resumed else 0)
+    phases = [(False, budget.frozen_epochs, budget.learning_rate),
+              (True, budget.max_epochs, budget.unfrozen_learning_rate)]
+    for phase, (trainable, epochs, rate) in enumerate(phases):
+        done = saver.epochs[phase] if saver else 0
+        if done >= epochs or (saver and saver.stopped[phase]):
+            continue
+        encoder.trainable = trainable
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="binary_crossentropy")
+        if saver:
+            saver.phase = phase
+        if resumed:
+            saver.restore(model)
+            resumed = False
+        if not done:
             chooser.stale = 0  # patience counts within a phase
-            model.compile(optimizer=keras.optimizers.Adam(rate), loss="binary_crossentropy")
-            model.fit(batches, epochs=epochs, callbacks=[chooser], shuffle=False, verbose=0)
+        model.fit(batches, initial_epoch=done, epochs=epochs, callbacks=callbacks,
+                  shuffle=False, verbose=0)
     model.set_weights(chooser.best_weights)
     # Fold 10 is read here, once, after every choice was made.
     test = np.flatnonzero(labelled & (folds == TEST_FOLD_NUMBER))
@@ -129,4 +224,3 @@ def finetune_run(encoder, ecgs, y, folds, fraction, seed, budget=FinetuneBudget(
                 epochs=len(chooser.history), best_epoch=int(np.argmax(chooser.history)) + 1,
                 val_auroc=chooser.best_score, test_auroc=auroc, ci_low=low, ci_high=high,
                 test_labels=n_labels)
-
