@@ -139,13 +139,24 @@ def _ml4h_saved_model(name, variant, shape, folder, files, date, description):
 
 PRESETS = {preset.name: preset for preset in (
     Preset(
-        name="pclr-ptbxl-v0.2", version="0.2", variant="pclr", input_shape=(4096, 12),
-        training_data=PTBXL_DATA + ": v0.1 continued on all 21,837 records (17,420 ECGs "
-                      "of folds 1-8, 1,695 patients with two or more)",
+        name="pclr-ptbxl-v0.3", version="0.3", variant="pclr", input_shape=(4096, 12),
+        training_data=PTBXL_DATA + ": v0.2 continued for 800 steps on folds 1-8 of all "
+                      "21,837 records (17,420 ECGs: 1,695 patients with two or more as "
+                      "patient pairs, 13,328 one-ECG patients as pairs of two augmentations)",
         trained_on="PTB-XL, 17,420 ECGs",
         description="our public-data weights, current release (model_zoo/PCLR/PCLR.h5)",
         code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
         source_url="inside the pclr-keras package (model_zoo/PCLR/PCLR.h5 in the repository)",
+        model_card="weights/pclr-ptbxl-v0.3/README.md", date="2026-12-03",
+        packaged="pclr-ptbxl-v0.3"),
+    Preset(
+        name="pclr-ptbxl-v0.2", version="0.2", variant="pclr", input_shape=(4096, 12),
+        training_data=PTBXL_DATA + ": v0.1 continued on all 21,837 records (17,420 ECGs "
+                      "of folds 1-8, 1,695 patients with two or more)",
+        trained_on="PTB-XL, 17,420 ECGs",
+        description="our public-data weights, second release",
+        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
+        source_url="inside the pclr-keras package",
         model_card="weights/pclr-ptbxl-v0.2/README.md", date="2026-12-02",
         packaged="pclr-ptbxl-v0.2"),
     Preset(
@@ -190,7 +201,7 @@ PRESETS = {preset.name: preset for preset in (
 )}
 
 # A name without a version follows the current release.
-ALIASES = {"pclr-ptbxl": "pclr-ptbxl-v0.2"}
+ALIASES = {"pclr-ptbxl": "pclr-ptbxl-v0.3"}
 
 
 class PresetUnavailableError(OSError):

@@ -28,6 +28,7 @@ from pclr_keras.presets import PRESETS, PresetFile, PresetUnavailableError
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_ZOO_H5 = ROOT / "model_zoo" / "PCLR" / "PCLR.h5"
 V01_COMMIT = "9579182"  # the commit whose model_zoo/PCLR/PCLR.h5 is the v0.1 release
+V02_COMMIT = "d22b241"  # ... and the last whose file is the v0.2 release
 
 
 @pytest.fixture
@@ -59,21 +60,24 @@ def test_pclr_ptbxl_is_the_released_encoder_with_identical_outputs():
     batch = ecgs(preset, n=2)
     np.testing.assert_array_equal(preset.predict(batch, verbose=0),
                                   released.predict(batch, verbose=0))
-    metadata = json.loads((presets.WEIGHTS_DIR / "pclr-ptbxl-v0.2" / "metadata.json").read_text())
+    current = presets.WEIGHTS_DIR / presets.ALIASES["pclr-ptbxl"]
+    metadata = json.loads((current / "metadata.json").read_text())
     assert metadata["converted_from"].endswith(sha256(MODEL_ZOO_H5))
 
 
-def test_pclr_ptbxl_v0_1_holds_the_v0_1_release_from_the_git_history(tmp_path):
-    shown = subprocess.run(["git", "show", f"{V01_COMMIT}:model_zoo/PCLR/PCLR.h5"],
+@pytest.mark.parametrize("commit, name", [(V01_COMMIT, "pclr-ptbxl-v0.1"),
+                                          (V02_COMMIT, "pclr-ptbxl-v0.2")])
+def test_earlier_releases_hold_their_model_zoo_file_from_the_git_history(tmp_path, commit, name):
+    shown = subprocess.run(["git", "show", f"{commit}:model_zoo/PCLR/PCLR.h5"],
                            cwd=ROOT, capture_output=True)
     if shown.returncode != 0:
-        pytest.skip(f"the git history with commit {V01_COMMIT} is not here (a shallow clone?)")
-    (tmp_path / "v0.1.h5").write_bytes(shown.stdout)
-    released, preset = load_encoder(tmp_path / "v0.1.h5"), load_encoder("pclr-ptbxl-v0.1")
+        pytest.skip(f"the git history with commit {commit} is not here (a shallow clone?)")
+    (tmp_path / "released.h5").write_bytes(shown.stdout)
+    released, preset = load_encoder(tmp_path / "released.h5"), load_encoder(name)
     assert len(released.weights) == len(preset.weights)
     for a, b in zip(released.get_weights(), preset.get_weights()):
         np.testing.assert_array_equal(a, b)
-    metadata = json.loads((presets.WEIGHTS_DIR / "pclr-ptbxl-v0.1" / "metadata.json").read_text())
+    metadata = json.loads((presets.WEIGHTS_DIR / name / "metadata.json").read_text())
     assert metadata["converted_from"].endswith(hashlib.sha256(shown.stdout).hexdigest())
 
 
