@@ -123,6 +123,19 @@ class Preset:
         return max(self.files, key=lambda f: f.size).sha256
 
 
+def _ours(version, date, release, training, trained_on,
+          source_url="inside the pclr-keras package"):
+    """One of our PTB-XL releases, shipped inside the package."""
+    name = f"pclr-ptbxl-v{version}"
+    return Preset(
+        name=name, version=version, variant="pclr", input_shape=(4096, 12),
+        training_data=f"{PTBXL_DATA}: {training}", trained_on=trained_on,
+        description=f"our public-data weights, {release}",
+        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
+        source_url=source_url, model_card=f"weights/{name}/README.md", date=date,
+        packaged=name)
+
+
 def _ml4h_saved_model(name, variant, shape, folder, files, date, description):
     return Preset(
         name=name, version="1", variant=variant, input_shape=shape,
@@ -138,37 +151,17 @@ def _ml4h_saved_model(name, variant, shape, folder, files, date, description):
 
 
 PRESETS = {preset.name: preset for preset in (
-    Preset(
-        name="pclr-ptbxl-v0.3", version="0.3", variant="pclr", input_shape=(4096, 12),
-        training_data=PTBXL_DATA + ": v0.2 continued for 800 steps on folds 1-8 of all "
-                      "21,837 records (17,420 ECGs: 1,695 patients with two or more as "
-                      "patient pairs, 13,328 one-ECG patients as pairs of two augmentations)",
-        trained_on="PTB-XL, 17,420 ECGs",
-        description="our public-data weights, current release (model_zoo/PCLR/PCLR.h5)",
-        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
-        source_url="inside the pclr-keras package (model_zoo/PCLR/PCLR.h5 in the repository)",
-        model_card="weights/pclr-ptbxl-v0.3/README.md", date="2026-12-03",
-        packaged="pclr-ptbxl-v0.3"),
-    Preset(
-        name="pclr-ptbxl-v0.2", version="0.2", variant="pclr", input_shape=(4096, 12),
-        training_data=PTBXL_DATA + ": v0.1 continued on all 21,837 records (17,420 ECGs "
-                      "of folds 1-8, 1,695 patients with two or more)",
-        trained_on="PTB-XL, 17,420 ECGs",
-        description="our public-data weights, second release",
-        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
-        source_url="inside the pclr-keras package",
-        model_card="weights/pclr-ptbxl-v0.2/README.md", date="2026-12-02",
-        packaged="pclr-ptbxl-v0.2"),
-    Preset(
-        name="pclr-ptbxl-v0.1", version="0.1", variant="pclr", input_shape=(4096, 12),
-        training_data=PTBXL_DATA + ": the 4,365-ECG sample (3,428 ECGs of folds 1-8, "
-                      "1,457 patients with two or more)",
-        trained_on="PTB-XL sample, 3,428 ECGs",
-        description="our public-data weights, first release",
-        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
-        source_url="inside the pclr-keras package",
-        model_card="weights/pclr-ptbxl-v0.1/README.md", date="2026-11-24",
-        packaged="pclr-ptbxl-v0.1"),
+    _ours("0.3", "2026-12-03", "current release (model_zoo/PCLR/PCLR.h5)",
+          "v0.2 continued for 800 steps on folds 1-8 of all 21,837 records (17,420 ECGs: "
+          "1,695 patients with two or more as patient pairs, 13,328 one-ECG patients as "
+          "pairs of two augmentations)", "PTB-XL, 17,420 ECGs",
+          source_url="inside the pclr-keras package (model_zoo/PCLR/PCLR.h5 in the repository)"),
+    _ours("0.2", "2026-12-02", "second release",
+          "v0.1 continued on all 21,837 records (17,420 ECGs of folds 1-8, 1,695 patients "
+          "with two or more)", "PTB-XL, 17,420 ECGs"),
+    _ours("0.1", "2026-11-24", "first release",
+          "the 4,365-ECG sample (3,428 ECGs of folds 1-8, 1,457 patients with two or more)",
+          "PTB-XL sample, 3,428 ECGs"),
     Preset(
         name="pclr-ml4h", version="1", variant="pclr", input_shape=(4096, 12),
         training_data=ML4H_DATA, trained_on="MGH, 3.2M ECGs",
