@@ -15,8 +15,9 @@ exceed.
 Every run writes `<out>/runs/<start>_<label set>_<fraction>_seed<seed>.json`
 when it ends, and saves itself after every epoch in a `.npz` beside it;
 re-running skips the finished runs and continues an unfinished one from its
-last epoch, so the script can be stopped and started again. Prints a Markdown table beside the published
-supervised results and writes `ptbxl_finetune.csv` (one row per run).
+last epoch, so the script can be stopped and started again. Prints a
+Markdown table beside the published supervised results and writes
+`ptbxl_finetune.csv` (one row per run).
 """
 
 import argparse
