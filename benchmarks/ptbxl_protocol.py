@@ -16,9 +16,11 @@ float32's.
 
 `--choose` compares candidate encoders on fold 9 alone, the way a release
 is chosen (`pclr_keras.folds`): fold 10 is dropped before any fit, and the
-table and `ptbxl_protocol_fold9.csv` hold fold-9 macro AUROC (at the
-regularisation fold 9 prefers, the same for every candidate). Judge only the
-chosen one on fold 10, once, without `--choose`.
+table and `ptbxl_protocol_fold9.csv` hold fold-9 macro AUROC (each at the
+regularisation fold 9 prefers) and each candidate's difference from the
+first `--encoder` (the bar, e.g. the current release) with a 95 % paired
+bootstrap interval over fold-9 ECGs. Judge only the chosen one on fold 10,
+once, without `--choose`.
 
 `--data` is a `pclr tensorize` folder of the whole PTB-XL at 100 Hz whose
 `labels.csv` has `scp_codes` and `strat_fold` (the manifest `pclr datasets
@@ -33,8 +35,8 @@ import pandas as pd
 
 from pclr_keras.evaluate import feature_columns, load_representation
 from pclr_keras.experiment import representation_tables
-from pclr_keras.ptbxl_protocol import (FRACTIONS, LABEL_SETS, linear_evaluation,
-                                      ptbxl_subgroups, statement_labels)
+from pclr_keras.ptbxl_protocol import (FRACTIONS, LABEL_SETS, compare_on_fold9,
+                                      linear_evaluation, ptbxl_subgroups, statement_labels)
 
 # Strodthoff et al., "Deep Learning for ECG Analysis: Benchmarks and Insights
 # from PTB-XL", IEEE JBHI 25(5), 2021 (leaderboard of
@@ -64,7 +66,8 @@ def main():
                         help="comma-separated precisions the encoders compute in "
                              "(default: float32), e.g. float32,bfloat16")
     parser.add_argument("--choose", action="store_true",
-                        help="fold 9 only, to choose between candidates: fold 10 is never read")
+                        help="fold 9 only, to choose between candidates (the first --encoder is "
+                             "the bar the others are compared with): fold 10 is never read")
     args = parser.parse_args()
     if args.choose and args.subgroups:
         parser.error("--subgroups scores fold 10; it cannot go with --choose")
@@ -83,34 +86,32 @@ def main():
     labels = pd.read_csv(Path(args.data) / "labels.csv", dtype={"ecg_id": str})
     statements = pd.read_csv(args.statements, index_col=0)
     fractions = tuple(float(f) for f in args.fractions.split(","))
+    label_sets = args.label_sets.split(",")
+    if args.choose:
+        choose(tables, labels, statements, label_sets, fractions, args.seed, out)
+        return
     results = []
     for name, table in tables.items():
         representation = load_representation(table).set_index("ecg_id")
         rows = labels[labels.ecg_id.isin(representation.index)]
         features = representation.loc[rows.ecg_id, feature_columns(representation)].to_numpy()
-        for label_set in args.label_sets.split(","):
+        for label_set in label_sets:
             y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
             result = linear_evaluation(
                 features, y, rows.strat_fold.to_numpy(), fractions=fractions, seed=args.seed,
-                subgroups=ptbxl_subgroups(rows) if args.subgroups else None,
-                judge=not args.choose)
+                subgroups=ptbxl_subgroups(rows) if args.subgroups else None)
             results.append(result.assign(representation=name, label_set=label_set,
                                          labels=y.shape[1]))
-            score = "val_auroc" if args.choose else "test_auroc"
-            print(f"{name}, {label_set}, fold {9 if args.choose else 10}: " + ", ".join(
-                f"{r.fraction:g}: {getattr(r, score):.3f}"
+            print(f"{name}, {label_set}, fold 10: " + ", ".join(
+                f"{r.fraction:g}: {r.test_auroc:.3f}"
                 for r in result.drop_duplicates("fraction").itertuples()), flush=True)
     everything = pd.concat(results, ignore_index=True)
-    if args.choose:
-        everything.to_csv(out / "ptbxl_protocol_fold9.csv", index=False)
-        print_fold9(everything, args.label_sets.split(","), fractions)
-        return
     everything.to_csv(out / "ptbxl_protocol.csv", index=False)
     table = everything[everything.subgroup == "all"]
 
     print("\nPTB-XL, 100 Hz, folds 1-8 / 9 / 10; macro AUROC on fold 10 [95 % bootstrap]; "
           "linear evaluation of frozen representations")
-    for label_set in args.label_sets.split(","):
+    for label_set in label_sets:
         part = table[table.label_set == label_set]
         print(f"\n{label_set} ({part.labels.iloc[0]} labels, "
               f"{part.test_labels.min()}-{part.test_labels.max()} scored on fold 10)\n")
@@ -132,10 +133,31 @@ def main():
             print_precision_gap(table, encoders, precision)
 
 
+def choose(tables, labels, statements, label_sets, fractions, seed, out):
+    """Fold-9 comparison of the candidates with the first one, on the ECGs all of them embedded."""
+    representations = {name: load_representation(table).set_index("ecg_id")
+                       for name, table in tables.items()}
+    embedded = [set(r.index) for r in representations.values()]
+    rows = labels[labels.ecg_id.isin(set.intersection(*embedded))]
+    if len(set.union(*embedded)) > len(set.intersection(*embedded)):
+        print(f"comparing on the {len(rows)} ECGs every candidate embedded", flush=True)
+    candidates = {name: r.loc[rows.ecg_id, feature_columns(r)].to_numpy()
+                  for name, r in representations.items()}
+    results = []
+    for label_set in label_sets:
+        y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
+        result = compare_on_fold9(candidates, y, rows.strat_fold.to_numpy(),
+                                  baseline=next(iter(candidates)), fractions=fractions, seed=seed)
+        results.append(result.assign(label_set=label_set, labels=y.shape[1]))
+    everything = pd.concat(results, ignore_index=True)
+    everything.to_csv(out / "ptbxl_protocol_fold9.csv", index=False)
+    print_fold9(everything, label_sets, fractions)
+
+
 def print_fold9(table, label_sets, fractions):
-    """Fold-9 macro AUROC of every candidate: what a release is chosen on."""
+    """Fold-9 macro AUROC of every candidate and its paired difference from the bar."""
     print("\nPTB-XL, 100 Hz, trained on folds 1-8, macro AUROC on fold 9 (choosing; "
-          "fold 10 not read)")
+          "fold 10 not read); difference from the first row [95 % paired bootstrap]")
     for label_set in label_sets:
         part = table[table.label_set == label_set]
         print(f"\n{label_set}\n")
@@ -143,7 +165,9 @@ def print_fold9(table, label_sets, fractions):
         print("|---|" + "---|" * len(fractions))
         for name, rows in part.groupby("representation", sort=False):
             print(f"| {name} | " + " | ".join(
-                f"{r.val_auroc:.4f}" for r in rows.sort_values("fraction").itertuples()) + " |")
+                f"{r.val_auroc:.4f}" if pd.isna(r.difference) else
+                f"{r.val_auroc:.4f} ({r.difference:+.4f} [{r.diff_low:+.4f}, {r.diff_high:+.4f}])"
+                for r in rows.sort_values("fraction").itertuples()) + " |")
 
 
 def print_precision_gap(table, encoders, precision):

@@ -154,8 +154,92 @@ def ptbxl_subgroups(labels):
             "age": np.array([age_band(v) for v in labels["age"]], object)}
 
 
+def paired_difference(y, baseline_scores, scores, n_boot=1000, seed=0):
+    """`scores`' macro AUROC minus `baseline_scores`', with a 95 % paired bootstrap interval.
+
+    Both are scored on the same resampled ECGs, so what the two share (which
+    ECGs are hard) cancels out of the difference: the interval is the one a
+    release decision needs, far narrower than comparing two separate
+    intervals. A resample in which no label has both classes is skipped.
+
+    Returns:
+        (difference, low, high, share of resamples where it is not above 0).
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, len(y), len(y))
+        ours, usable = macro_auroc(y[rows], scores[rows])
+        if usable:
+            values.append(ours - macro_auroc(y[rows], baseline_scores[rows])[0])
+    difference = macro_auroc(y, scores)[0] - macro_auroc(y, baseline_scores)[0]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return difference, low, high, float(np.mean(np.asarray(values) <= 0))
+
+
+def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
+    """Fit on a fraction of folds 1-8, choose C on fold 9; per fraction yields the choice.
+
+    ECGs with no label are left out, and fold 10 too unless judging.
+    Yields (row: fraction, train_ecgs, C, val_auroc; fold-9 labels and
+    scores; fold-10 labels and scores, or None when not judging).
+    """
+    labels = np.asarray(labels)
+    keep = labels.sum(axis=1) > 0
+    if not judge:
+        keep &= np.asarray(folds) != TEST_FOLD_NUMBER
+    features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
+    train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
+    scaler = StandardScaler().fit(features[train])
+    x = scaler.transform(features).astype(np.float64)
+    for fraction in fractions:
+        subset = training_subset(np.flatnonzero(train), fraction, seed)
+        best = None  # (C, fold-9 macro AUROC, fold-9 scores, fold-10 scores)
+        for C, (val_scores, *test_scores) in fit_scores(
+                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid):
+            score = macro_auroc(labels[val], val_scores)[0]
+            if best is None or score > best[1]:
+                best = (C, score, val_scores, test_scores)
+        row = dict(fraction=fraction, train_ecgs=len(subset), C=best[0], val_auroc=best[1])
+        yield row, (labels[val], best[2]), (labels[test], best[3][0]) if judge else None
+
+
+def compare_on_fold9(candidates, labels, folds, baseline, *, fractions=FRACTIONS,
+                     c_grid=C_GRID, seed=0, n_boot=1000):
+    """Fold-9 macro AUROC of candidate encoders, each against `baseline` with a paired interval.
+
+    What a release is chosen on: fold 10 is dropped before anything else.
+    Every candidate gets the same training subsets and the same bootstrap
+    resamples of fold 9 (`paired_difference`).
+
+    Args:
+        candidates: dict name -> features (n, d), rows aligned with `labels`.
+        labels: 0/1 array (n, labels); folds: array (n,) of `strat_fold`.
+        baseline: the name in `candidates` the others are compared with
+            (e.g. the current release).
+
+    Returns:
+        DataFrame, one row per candidate and fraction: representation,
+        fraction, train_ecgs, C, val_auroc, and (NaN for the baseline)
+        difference from the baseline, its 95 % interval (diff_low,
+        diff_high) and p_not_better, the bootstrap share at or below 0.
+    """
+    if baseline not in candidates:
+        raise ValueError(f"baseline {baseline!r} is not one of the candidates {list(candidates)}")
+    fits = {name: list(_chosen_fits(features, labels, folds, fractions, c_grid, seed, False))
+            for name, features in candidates.items()}
+    rows = []
+    for name, fitted in fits.items():
+        for (row, (y, scores), _), (_, (_, base), _) in zip(fitted, fits[baseline]):
+            paired = ([np.nan] * 4 if name == baseline
+                      else paired_difference(y, base, scores, n_boot, seed))
+            row.update(zip(("difference", "diff_low", "diff_high", "p_not_better"), paired))
+            rows.append(dict(representation=name, **row))
+    return pd.DataFrame(rows)
+
+
 def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
-                      n_boot=200, subgroups=None, judge=True):
+                      n_boot=200, subgroups=None):
     """Macro AUROC on fold 10 of a linear model on `features`, per training fraction.
 
     Args:
@@ -169,43 +253,26 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
         subgroups: optional dict name -> array (n,) of group values (None
             or NaN for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
             fold-10 scores are also scored within each group.
-        judge: bool. False to choose between candidate encoders: fold 10 is
-            dropped before anything else, and only the fold-9 score is
-            returned, so a candidate is compared without its test result.
 
     Returns:
         DataFrame, one row per fraction and subgroup ("all" first):
-        train_ecgs, C, val_auroc (fold 9), and when judging test_ecgs,
-        test_auroc, its 95 % interval (ci_low, ci_high) and test_labels scored.
+        train_ecgs, C, val_auroc (fold 9), test_ecgs, test_auroc, its 95 %
+        interval (ci_low, ci_high) and test_labels scored.
     """
     labels = np.asarray(labels)
     keep = labels.sum(axis=1) > 0
-    if not judge:
-        keep &= np.asarray(folds) != TEST_FOLD_NUMBER
-    features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
-    groups = {name: np.asarray(values, object)[keep] for name, values in (subgroups or {}).items()}
-    train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
-    scaler = StandardScaler().fit(features[train])
-    x = scaler.transform(features).astype(np.float64)
+    test = np.asarray(folds)[keep] == TEST_FOLD_NUMBER
+    groups = {name: np.asarray(values, object)[keep][test]
+              for name, values in (subgroups or {}).items()}
     rows = []
-    for fraction in fractions:
-        subset = training_subset(np.flatnonzero(train), fraction, seed)
-        best = None  # (C, fold-9 macro AUROC, fold-10 scores): fold 10 only rides along
-        for C, (val_scores, *test_scores) in fit_scores(
-                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid):
-            score = macro_auroc(labels[val], val_scores)[0]
-            if best is None or score > best[1]:
-                best = (C, score, test_scores)
-        chosen = dict(fraction=fraction, train_ecgs=len(subset), C=best[0], val_auroc=best[1])
-        if not judge:
-            rows.append(chosen)
-            continue
-        within = {"all": np.ones(test.sum(), bool)}
-        within.update({f"{name}={value}": values[test] == value
+    for chosen, _, (test_labels, test_scores) in _chosen_fits(
+            features, labels, folds, fractions, c_grid, seed, True):
+        within = {"all": np.ones(len(test_labels), bool)}
+        within.update({f"{name}={value}": values == value
                        for name, values in groups.items()
-                       for value in sorted({v for v in values[test] if not pd.isna(v)})})
+                       for value in sorted({v for v in values if not pd.isna(v)})})
         for subgroup, rows_in in within.items():
-            y, scores = labels[test][rows_in], best[2][0][rows_in]
+            y, scores = test_labels[rows_in], test_scores[rows_in]
             auroc, n_labels = macro_auroc(y, scores)
             low, high = bootstrap_interval(y, scores, n_boot, seed)
             rows.append(dict(chosen, subgroup=subgroup, test_ecgs=int(rows_in.sum()),

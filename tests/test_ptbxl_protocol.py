@@ -1,12 +1,16 @@
 """The PTB-XL benchmark protocol: label sets, fold roles, macro AUROC."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import require_shared
-from pclr_keras.ptbxl_protocol import (fit_logistic, linear_evaluation, macro_auroc,
+from pclr_keras.ptbxl_protocol import (bootstrap_interval, compare_on_fold9, fit_logistic,
+                                       linear_evaluation, macro_auroc, paired_difference,
                                        ptbxl_subgroups, statement_labels)
 
 STATEMENTS = pd.DataFrame(
@@ -101,9 +105,42 @@ def test_choosing_without_judging_never_reads_fold_10(cohort):
     features[folds == 10] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         linear_evaluation(features, garbage, folds, fractions=(1.0,), n_boot=10)
-    chosen = linear_evaluation(features, garbage, folds, fractions=(0.1, 1.0), judge=False)
-    assert list(chosen.columns) == ["fraction", "train_ecgs", "C", "val_auroc"]
-    pd.testing.assert_frame_equal(chosen, judged[chosen.columns])
+    chosen = compare_on_fold9({"only": features}, garbage, folds, "only", fractions=(0.1, 1.0))
+    assert chosen.representation.tolist() == ["only", "only"]
+    assert chosen.difference.isna().all()
+    columns = ["fraction", "train_ecgs", "C", "val_auroc"]
+    pd.testing.assert_frame_equal(chosen[columns], judged[columns])
+
+
+def test_paired_difference_is_exact_antisymmetric_and_tighter_than_unpaired():
+    rng = np.random.default_rng(3)
+    y = two_classes(rng.random(600) < 0.4)
+    shared = rng.normal(0, 1.5, y.shape)  # what both models get wrong alike
+    weaker = y + shared + rng.normal(0, 0.3, y.shape)
+    stronger = y + shared + rng.normal(0, 0.3, y.shape) + 0.4 * (y - 0.5)
+    difference, low, high, p = paired_difference(y, weaker, stronger, n_boot=300)
+    assert difference == pytest.approx(macro_auroc(y, stronger)[0] - macro_auroc(y, weaker)[0])
+    assert 0 < low < difference < high and p < 0.025
+    swapped = paired_difference(y, stronger, weaker, n_boot=300)
+    assert swapped[:3] == pytest.approx((-difference, -high, -low))
+    assert paired_difference(y, weaker, weaker, n_boot=50)[:3] == (0, 0, 0)
+    # Two separate intervals overlap although the paired one excludes 0.
+    assert bootstrap_interval(y, stronger, 300, seed=1)[0] < bootstrap_interval(y, weaker, 300)[1]
+
+
+def test_candidates_are_compared_with_the_baseline_on_fold_9(cohort):
+    features, signal, _, folds = cohort
+    blurred = features + np.random.default_rng(4).normal(0, 2.0, features.shape)
+    result = compare_on_fold9({"bar": blurred, "better": features, "same": blurred}, signal,
+                              folds, "bar", fractions=(1.0,), n_boot=100)
+    bar, better, same = (result.set_index("representation").loc[name] for name in
+                         ("bar", "better", "same"))
+    assert np.isnan(bar.difference)
+    assert better.difference == pytest.approx(better.val_auroc - bar.val_auroc)
+    assert better.diff_low > 0 and better.p_not_better == 0
+    assert (same.difference, same.diff_low, same.diff_high) == (0, 0, 0)
+    with pytest.raises(ValueError, match="baseline 'v9' is not one of the candidates"):
+        compare_on_fold9({"bar": blurred}, signal, folds, "v9")
 
 
 def test_joint_fit_equals_scikit_learn_per_label():
@@ -143,3 +180,30 @@ def test_ptbxl_subgroups_band_ages_and_name_sexes():
     groups = ptbxl_subgroups(labels)
     assert groups["sex"].tolist() == ["male", "female", "female", "male", None]
     assert groups["age"].tolist() == ["<40", "40-65", ">65", ">65", None]  # unknown: None
+
+
+def test_the_benchmark_chooses_on_the_ecgs_every_candidate_embedded(tmp_path, capsys):
+    script = Path(__file__).parents[1] / "benchmarks" / "ptbxl_protocol.py"
+    spec = importlib.util.spec_from_file_location("protocol_benchmark", script)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    rng = np.random.default_rng(6)
+    n = 1200
+    signal = rng.normal(size=n)
+    labels = pd.DataFrame({"ecg_id": [str(i) for i in range(n)],
+                           "scp_codes": np.where(signal > 0, "{'IMI': 80.0}", "{'NORM': 100.0}"),
+                           "strat_fold": rng.integers(1, 11, n)})
+
+    def table(noise):
+        features = signal[:, None] + rng.normal(0, noise, (n, 4))
+        return pd.DataFrame({"ecg_id": labels.ecg_id, **{f"embed_{j}": features[:, j]
+                                                         for j in range(4)}})
+    tables = {"bar": table(3.0), "better": table(0.5).iloc[5:]}  # 5 ECGs not embedded
+    benchmark.choose(tables, labels, STATEMENTS, ["superdiagnostic"], (1.0,), 0, tmp_path)
+    printed = capsys.readouterr().out
+    assert f"comparing on the {n - 5} ECGs every candidate embedded" in printed
+    written = pd.read_csv(tmp_path / "ptbxl_protocol_fold9.csv")
+    assert written.representation.tolist() == ["bar", "better"]
+    better = written.iloc[1]
+    assert better.difference > 0.1 and better.diff_low > 0
+    assert f"| better | {better.val_auroc:.4f} ({better.difference:+.4f} [" in printed
