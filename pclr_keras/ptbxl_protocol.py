@@ -124,8 +124,8 @@ def training_subset(train_rows, fraction, seed):
     return np.sort(order[:max(2, int(round(fraction * len(order))))])
 
 
-def bootstrap_interval(y, scores, n_boot=200, seed=0):
-    """95 % percentile interval of the macro AUROC over test ECGs resampled.
+def _bootstrap(y, statistic, n_boot, seed):
+    """`statistic(rows)` on `n_boot` resamples of the ECGs of `y`, drawn with replacement.
 
     A resample in which no label has both classes has no AUROC and is
     skipped (it happens only on very small test sets).
@@ -134,9 +134,15 @@ def bootstrap_interval(y, scores, n_boot=200, seed=0):
     values = []
     for _ in range(n_boot):
         rows = rng.integers(0, len(y), len(y))
-        auroc, usable = macro_auroc(y[rows], scores[rows])
-        if usable:
-            values.append(auroc)
+        positives = y[rows].sum(axis=0)
+        if ((positives > 0) & (positives < len(rows))).any():
+            values.append(statistic(rows))
+    return np.asarray(values)
+
+
+def bootstrap_interval(y, scores, n_boot=200, seed=0):
+    """95 % percentile interval of the macro AUROC over test ECGs resampled."""
+    values = _bootstrap(y, lambda rows: macro_auroc(y[rows], scores[rows])[0], n_boot, seed)
     return tuple(np.percentile(values, [2.5, 97.5]))
 
 
@@ -160,21 +166,18 @@ def paired_difference(y, baseline_scores, scores, n_boot=1000, seed=0):
     Both are scored on the same resampled ECGs, so what the two share (which
     ECGs are hard) cancels out of the difference: the interval is the one a
     release decision needs, far narrower than comparing two separate
-    intervals. A resample in which no label has both classes is skipped.
+    intervals.
 
     Returns:
         (difference, low, high, share of resamples where it is not above 0).
     """
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, len(y), len(y))
-        ours, usable = macro_auroc(y[rows], scores[rows])
-        if usable:
-            values.append(ours - macro_auroc(y[rows], baseline_scores[rows])[0])
-    difference = macro_auroc(y, scores)[0] - macro_auroc(y, baseline_scores)[0]
+    def difference(rows):
+        ours, bar = (macro_auroc(y[rows], s[rows])[0] for s in (scores, baseline_scores))
+        return ours - bar
+
+    values = _bootstrap(y, difference, n_boot, seed)
     low, high = np.percentile(values, [2.5, 97.5])
-    return difference, low, high, float(np.mean(np.asarray(values) <= 0))
+    return difference(np.arange(len(y))), low, high, float(np.mean(values <= 0))
 
 
 def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
