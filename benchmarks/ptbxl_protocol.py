@@ -138,8 +138,9 @@ def choose(tables, labels, statements, label_sets, fractions, seed, out):
     representations = {name: load_representation(table).set_index("ecg_id")
                        for name, table in tables.items()}
     embedded = [set(r.index) for r in representations.values()]
-    rows = labels[labels.ecg_id.isin(set.intersection(*embedded))]
-    if len(set.union(*embedded)) > len(set.intersection(*embedded)):
+    shared = set.intersection(*embedded)
+    rows = labels[labels.ecg_id.isin(shared)]
+    if len(set.union(*embedded)) > len(shared):
         print(f"comparing on the {len(rows)} ECGs every candidate embedded", flush=True)
     candidates = {name: r.loc[rows.ecg_id, feature_columns(r)].to_numpy()
                   for name, r in representations.items()}
