@@ -20,6 +20,11 @@ output, whatever the batch it sits in (replica splits see the same views as
 one replica). Each step can be switched off through `AugmentConfig`
 (`crop_min_fraction=1`, `scale_range=(1, 1)`, `wander_max_amplitude=0`,
 `noise_std=0`, `lead_dropout=0`).
+
+`mask_leads(x, seeds, probability, masks)` is the lead masking of lead-masked
+pre-training: it keeps one whole lead set that real devices record (lead I,
+the limb leads, ...) and zeroes the rest, as reduced-lead input is
+zero-filled, so two views of one patient with different leads learn to meet.
 """
 
 import dataclasses
@@ -27,7 +32,7 @@ import math
 
 import tensorflow as tf
 
-from pclr_keras.variants import ECG_DURATION_S
+from pclr_keras.variants import ECG_DURATION_S, LEAD_SETS, STANDARD_LEADS, parse_lead_set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,3 +184,56 @@ def augment_batch(x, seed, config=AugmentConfig()):
     if config.lead_dropout > 0:
         out = _lead_dropout(out, uniforms[:, _N_SCALARS + num_leads:], config.lead_dropout)
     return tf.ensure_shape(out, x.shape)
+
+
+# The sets lead masking draws from by default: every named device set but all 12.
+MASKED_LEAD_SETS = tuple(name for name in LEAD_SETS if name != "12")
+# A stream of its own, so masking draws never repeat an augmentation's draws.
+_MASK_STREAM = 0x1EAD
+
+
+def lead_set_masks(lead_sets=MASKED_LEAD_SETS, leads=STANDARD_LEADS):
+    """(n_sets, len(leads)) float32 0/1 rows: which input channels each set keeps.
+
+    Args:
+        lead_sets: sequence of lead-set specs (`variants.parse_lead_set`).
+        leads: the encoder's input channels, in order.
+    """
+    rows = []
+    for spec in lead_sets:
+        kept = parse_lead_set(spec)
+        if not set(kept) & set(leads):
+            raise ValueError(f"Lead set {spec!r} keeps none of the input leads {list(leads)}.")
+        rows.append([float(lead in kept) for lead in leads])
+    if not rows:
+        raise ValueError("lead masking needs at least one lead set.")
+    return tf.constant(rows, tf.float32)
+
+
+def mask_leads(x, seeds, probability, masks):
+    """Keeps, with `probability` per ECG, one lead set (drawn uniformly) and zeroes the rest.
+
+    Args:
+        x: float32 tensor (batch, samples, leads).
+        seeds: int64 (batch, 2), one seed per ECG (as `augment_batch` takes).
+        probability: float in [0, 1]. Chance that an ECG is masked at all.
+        masks: (n_sets, leads) 0/1 rows from `lead_set_masks`.
+
+    Returns:
+        x with the masked ECGs' other leads zero; an ECG's draw depends only
+        on its own seed.
+    """
+    if not 0 <= probability <= 1:
+        raise ValueError(f"lead mask probability must be in [0, 1], not {probability}.")
+
+    def draws(seed):
+        return tf.random.stateless_uniform(
+            [2], tf.random.experimental.stateless_fold_in(seed, _MASK_STREAM))
+
+    u = tf.map_fn(draws, tf.cast(seeds, tf.int64), fn_output_signature=tf.float32)
+    n_sets = tf.shape(masks)[0]
+    chosen = tf.minimum(tf.cast(u[:, 1] * tf.cast(n_sets, tf.float32), tf.int32), n_sets - 1)
+    keep = tf.gather(masks, chosen)  # (batch, leads)
+    masked = (u[:, 0] < probability)[:, None]
+    keep = tf.where(masked, keep, tf.ones_like(keep))
+    return x * tf.cast(keep, x.dtype)[:, None, :]

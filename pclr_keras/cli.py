@@ -290,19 +290,21 @@ def run_pretrain(args):
         print("pclr pretrain: --mixed-precision is deprecated; it means --precision float16 "
               "(on CPUs, --precision bfloat16 is the one that pays)", file=sys.stderr)
         args.precision = "float16"
-    config = PretrainConfig(
-        variant=args.variant, objective=args.objective,
-        targets=tuple(t for spec in args.target or () for t in spec.split(",") if t),
-        batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
-        optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
-        temperature=args.temperature, augment=args.augment,
-        extra_negatives=args.extra_negatives, single_ecg_pairs=args.single_ecg_pairs,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
-        precision=_chosen_precision(args), jit_compile=args.xla,
-        encoder=json.loads(args.encoder_json) if args.encoder_json else {},
-        init_weights=args.model or "")
     try:
+        config = PretrainConfig(
+            variant=args.variant, objective=args.objective,
+            targets=tuple(t for spec in args.target or () for t in spec.split(",") if t),
+            batch_size=args.batch_size, epochs=args.epochs, steps=args.steps,
+            optimizer=args.optimizer, learning_rate=args.lr, warmup_fraction=args.warmup_fraction,
+            temperature=args.temperature, augment=args.augment,
+            extra_negatives=args.extra_negatives, single_ecg_pairs=args.single_ecg_pairs,
+            lead_mask=args.lead_mask,
+            lead_sets=tuple(s for s in (args.lead_sets or "").split(";") if s.strip()),
+            seed=args.seed,
+            checkpoint_every=args.checkpoint_every, steps_per_loop=args.steps_per_loop,
+            precision=_chosen_precision(args), jit_compile=args.xla,
+            encoder=json.loads(args.encoder_json) if args.encoder_json else {},
+            init_weights=args.model or "")
         ecgs = TensorizedECGs(args.data, variant=args.variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=args.variant,
                                     label_filter=args.val_filter) if args.val_filter else None
@@ -353,6 +355,13 @@ def _add_pretrain(commands):
     pretrain.add_argument("--single-ecg-pairs", type=int, default=0,
                           help="pclr: ECGs of one-ECG patients added to every step as pairs of "
                           "two augmentations of themselves (default: 0, as PCLR)")
+    pretrain.add_argument("--lead-mask", type=float, default=0.0, metavar="P",
+                          help="chance that each view keeps only one lead set real devices record "
+                          "(lead I, limb leads, ...), the rest zero: one checkpoint for any "
+                          "leads (default: 0)")
+    pretrain.add_argument("--lead-sets", metavar="SETS",
+                          help="';'-separated lead sets --lead-mask draws from, names or comma "
+                          "lists, e.g. 'I;II;I,II' (default: limb;I,II;I;II;precordial;V2)")
     pretrain.add_argument("--warmup-fraction", type=float, default=0.05,
                           help="share of the steps the learning rate warms up over")
     pretrain.add_argument("--seed", type=int, default=0, help="seed of batches and weights")

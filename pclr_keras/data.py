@@ -39,6 +39,11 @@ Pretraining objectives (`pretraining_dataset`), each yielding `(view1, view2)`:
   both keep the 10 s time scale the encoder expects. Batches are made as for
   simclr.
 
+Any objective can mask leads (`lead_mask`): after augmentation, each view of
+each ECG keeps, with that probability, one lead set real devices record (its
+own draw, `augment.mask_leads`), the other leads zero, so the encoder learns
+to place a patient's lead-I recording where that patient's 12-lead one is.
+
 With a `tf.distribute.InputContext`, pipeline `i` of `n` serves its
 `k = num_replicas_in_sync // n` replicas: for every global step it yields k
 per-replica batches in order, replica j getting rows
@@ -56,9 +61,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from pclr_keras.augment import AugmentConfig, augment_batch
+from pclr_keras.augment import (MASKED_LEAD_SETS, AugmentConfig, augment_batch, lead_set_masks,
+                                mask_leads)
 from pclr_keras.checks import positive_int
 from pclr_keras.tensorize import LABELS_FILE, REQUIRED_FILES, SHARDS_FOLDER, shard_path
+from pclr_keras.variants import get_variant
 
 PRETRAINING_OBJECTIVES = ("pclr", "simclr", "clocs")
 _SINGLES_STREAM = 1  # keeps the one-ECG patients' random stream apart from the pairs'
@@ -461,6 +468,18 @@ def _augmenter(augment, objective):
                     f"(x, seeds) -> x, not {augment!r}.")
 
 
+def _with_lead_mask(apply, probability, lead_sets, variant):
+    """`apply`, then `mask_leads` with `probability` (0: `apply` unchanged)."""
+    if not probability:
+        return apply
+    masks = lead_set_masks(lead_sets, get_variant(variant).leads)
+
+    def masked(x, seeds):
+        return mask_leads(apply(x, seeds) if apply else x, seeds, probability, masks)
+
+    return masked
+
+
 def _augmented(apply, x, seed, step, first, width, view, one_ecg=False):
     """`apply(x, seeds)`, each ECG's seed from (seed, step, row in the global batch, view).
 
@@ -479,7 +498,7 @@ def _augmented(apply, x, seed, step, first, width, view, one_ecg=False):
 
 def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, start_step=0,
                         input_context=None, augment=None, extra_negatives=0,
-                        single_ecg_pairs=0):
+                        single_ecg_pairs=0, lead_mask=0.0, lead_sets=MASKED_LEAD_SETS):
     """Infinite `(view1, view2)` batches for a contrastive objective.
 
     Args:
@@ -509,6 +528,11 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
             each give a pair of two augmentations of themselves (`augment`
             if given, else `AugmentConfig()`), appended to both views, so
             patients PCLR cannot pair still teach the encoder. Defaults to 0.
+        lead_mask: float in [0, 1]. Chance that a view of an ECG keeps only
+            one of `lead_sets` (drawn per view), the other leads zero.
+            Defaults to 0 (all leads).
+        lead_sets: lead-set specs masking draws from (`variants.LEAD_SETS`
+            names or comma lists). Defaults to every named set but all 12.
 
     Returns:
         `tf.data.Dataset` of `(view1, view2)`, each float32
@@ -534,8 +558,10 @@ def pretraining_dataset(ecgs, global_batch_size, *, objective="pclr", seed=0, st
         views = 1
         epoch_plan = lambda e: ecgs._unit_epoch(seed, e, global_batch_size)  # noqa: E731
         batch_plan = lambda e, b, positions: positions[None]  # noqa: E731
-    augmenter = _augmenter(augment, objective)
-    singles_augmenter = (_augmenter(augment or AugmentConfig(), objective)
+    augmenter = _with_lead_mask(_augmenter(augment, objective), lead_mask, lead_sets,
+                                ecgs.variant)
+    singles_augmenter = (_with_lead_mask(_augmenter(augment or AugmentConfig(), objective),
+                                         lead_mask, lead_sets, ecgs.variant)
                          if single_ecg_pairs else None)
     length, leads = ecgs.input_shape
     dataset = _plan_dataset(epoch_plan, batch_plan, steps, start_step, slices, views, per_replica)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from pclr_keras.artifacts import export_encoder, load_encoder
 from pclr_keras.atomic import write_json
-from pclr_keras.augment import AugmentConfig
+from pclr_keras.augment import MASKED_LEAD_SETS, AugmentConfig
 from pclr_keras.data import (
     check_one_ecg_patients,
     labelled_dataset,
@@ -42,6 +42,7 @@ from pclr_keras.models import (
 )
 from pclr_keras.precision import resolve_precision, with_precision
 from pclr_keras.presets import resolve_model, weights_sha256
+from pclr_keras.variants import parse_lead_set
 
 CONTRASTIVE = ("pclr", "simclr", "clocs")
 OBJECTIVES = CONTRASTIVE + ("autoencoder", "supervised")
@@ -83,6 +84,12 @@ class PretrainConfig:
             pairs of two augmentations of themselves, so the patients PCLR
             cannot pair (most of PTB-XL) still train the encoder; 0 for
             none, as PCLR.
+        lead_mask: float. Chance that each view of each ECG keeps only one
+            lead set real devices record, the other leads zero (lead-masked
+            pre-training: one checkpoint for any lead set); 0 for none.
+        lead_sets: tuple of str. The sets masking draws from
+            (`variants.LEAD_SETS` names or comma lists); empty for every
+            named set but all 12.
         seed: int. Weights and data order.
         checkpoint_every: int. Steps between checkpoints (also at each
             epoch's end and at the end).
@@ -117,6 +124,8 @@ class PretrainConfig:
     augment: bool = False
     extra_negatives: int = 0
     single_ecg_pairs: int = 0
+    lead_mask: float = 0.0
+    lead_sets: tuple = ()
     seed: int = 0
     checkpoint_every: int = 100
     steps_per_loop: int = 1
@@ -132,6 +141,14 @@ class PretrainConfig:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
         if self.objective == "supervised" and not self.targets:
             raise ValueError("The supervised objective needs targets (binary label columns).")
+        if not 0 <= self.lead_mask <= 1:
+            raise ValueError(f"lead_mask must be in [0, 1], not {self.lead_mask}.")
+        if self.lead_mask and self.objective not in CONTRASTIVE:
+            raise ValueError(f"lead masking is for the contrastive objectives {CONTRASTIVE}, "
+                             f"not {self.objective!r}.")
+        self.lead_sets = tuple(self.lead_sets)
+        for spec in self.lead_sets:
+            parse_lead_set(spec)  # an unknown lead fails here, not mid-run
         self.precision = resolve_precision(self.precision)
 
 
@@ -303,7 +320,8 @@ class Pretrainer:
                     self.ecgs, config.batch_size, objective=config.objective, seed=config.seed,
                     start_step=start_step, input_context=context, augment=augment,
                     extra_negatives=config.extra_negatives,
-                    single_ecg_pairs=config.single_ecg_pairs)
+                    single_ecg_pairs=config.single_ecg_pairs, lead_mask=config.lead_mask,
+                    lead_sets=config.lead_sets or MASKED_LEAD_SETS)
             return labelled_dataset(
                 self.ecgs, config.batch_size, targets=config.targets, seed=config.seed,
                 start_step=start_step, input_context=context)

@@ -37,6 +37,48 @@ def normalize_lead_name(name):
     return _STANDARD_BY_LOWERCASE.get(key, stripped)
 
 
+# The lead sets real devices record, by name: a watch records lead I, a
+# pocket device the limb leads, a Holter two channels. Reduced-lead input and
+# lead-masked pre-training speak of these names (or of a comma list of leads).
+LEAD_SETS = {
+    "12": STANDARD_LEADS,
+    "limb": STANDARD_LEADS[:6],
+    "I,II": ("I", "II"),
+    "I": ("I",),
+    "II": ("II",),
+    "precordial": STANDARD_LEADS[6:],
+    "V2": ("V2",),
+}
+
+
+def parse_lead_set(spec):
+    """A lead-set name (`LEAD_SETS`) or a comma list of leads -> standard lead names.
+
+    Args:
+        spec: str or sequence of str. E.g. "limb", "I,II", "avl, V5" or
+            ("I", "II").
+
+    Returns:
+        tuple of `STANDARD_LEADS` names, in the standard order.
+
+    Raises:
+        ValueError: naming the unknown lead or set, or an empty set.
+    """
+    if isinstance(spec, str):
+        if spec.strip() in LEAD_SETS:
+            return LEAD_SETS[spec.strip()]
+        spec = [part for part in spec.split(",") if part.strip()]
+    leads = {normalize_lead_name(name) for name in spec}
+    unknown = sorted(leads - set(STANDARD_LEADS))
+    if unknown:
+        raise ValueError(f"Unknown lead(s) {unknown}; leads are {list(STANDARD_LEADS)}, "
+                         f"or a set name: {list(LEAD_SETS)}.")
+    if not leads:
+        raise ValueError(f"Empty lead set; name leads {list(STANDARD_LEADS)} "
+                         f"or a set: {list(LEAD_SETS)}.")
+    return tuple(lead for lead in STANDARD_LEADS if lead in leads)
+
+
 # Every released model was trained on 10 s of signal stretched to its length.
 ECG_DURATION_S = 10.0
 

@@ -121,3 +121,69 @@ def test_baseline_wander_is_one_slow_sinusoid_per_ecg_bounded_per_lead():
 def test_config_rejects_bad_strengths(bad):
     with pytest.raises(ValueError):
         AugmentConfig(**bad)
+
+
+# ----------------------------------------------------------------------- lead masking
+
+from pclr_keras.augment import MASKED_LEAD_SETS, lead_set_masks, mask_leads  # noqa: E402
+from pclr_keras.variants import LEAD_SETS, STANDARD_LEADS, parse_lead_set  # noqa: E402
+
+
+def twelve_lead(batch):
+    rng = np.random.default_rng(1)
+    return rng.normal(1.0, 0.1, size=(batch, 64, 12)).astype(np.float32)
+
+
+def per_ecg_seeds(batch, base=3):
+    return tf.constant(np.stack([np.full(batch, base), np.arange(batch)], axis=1), tf.int64)
+
+
+def test_lead_sets_parse_names_and_lists_in_standard_order():
+    assert parse_lead_set("limb") == STANDARD_LEADS[:6]
+    assert parse_lead_set("II, avl ,I") == ("I", "II", "aVL")
+    assert parse_lead_set(["V2"]) == ("V2",)
+    with pytest.raises(ValueError, match="Unknown lead.*'X7'"):
+        parse_lead_set("I,X7")
+    with pytest.raises(ValueError, match="Empty lead set"):
+        parse_lead_set(" , ")
+    assert "12" not in MASKED_LEAD_SETS and set(MASKED_LEAD_SETS) == set(LEAD_SETS) - {"12"}
+
+
+def test_masking_keeps_exactly_one_whole_device_lead_set_per_masked_ecg():
+    x = twelve_lead(400)
+    masks = lead_set_masks()
+    out = mask_leads(tf.constant(x), per_ecg_seeds(400), 1.0, masks).numpy()
+    kept = (out != 0).all(axis=1)  # (batch, 12) leads left untouched
+    sets = {tuple(row) for row in masks.numpy().astype(bool)}
+    assert all(tuple(row) in sets for row in kept)  # every ECG keeps one whole set
+    np.testing.assert_array_equal(out, x * kept[:, None, :])  # the kept leads are unchanged
+    counts = {s: sum(tuple(r) == s for r in kept) for s in sets}
+    assert min(counts.values()) > 400 / len(sets) / 2  # every set is drawn, about evenly
+
+
+def test_mask_probability_is_the_share_of_masked_ecgs_and_zero_is_identity():
+    x = twelve_lead(1000)
+    masks = lead_set_masks()
+    np.testing.assert_array_equal(mask_leads(tf.constant(x), per_ecg_seeds(1000), 0.0, masks), x)
+    out = mask_leads(tf.constant(x), per_ecg_seeds(1000), 0.3, masks).numpy()
+    masked = ((out == 0).all(axis=1)).any(axis=1)
+    assert 0.25 < masked.mean() < 0.35
+
+
+def test_mask_draw_depends_on_the_ecg_seed_alone():
+    x = twelve_lead(8)
+    masks = lead_set_masks(["I", "II", "limb"])
+    seeds = per_ecg_seeds(8, base=5)
+    whole = mask_leads(tf.constant(x), seeds, 0.7, masks).numpy()
+    halves = np.concatenate([mask_leads(tf.constant(x[:3]), seeds[:3], 0.7, masks).numpy(),
+                             mask_leads(tf.constant(x[3:]), seeds[3:], 0.7, masks).numpy()])
+    np.testing.assert_array_equal(whole, halves)
+    other = mask_leads(tf.constant(x), per_ecg_seeds(8, base=6), 0.7, masks).numpy()
+    assert not np.array_equal(whole, other)
+
+
+def test_lead_set_without_the_input_leads_or_bad_probability_is_refused():
+    with pytest.raises(ValueError, match="keeps none of the input leads"):
+        lead_set_masks(["II"], leads=("I",))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        mask_leads(tf.zeros([1, 4, 12]), per_ecg_seeds(1), 1.5, lead_set_masks())

@@ -19,7 +19,8 @@ from pclr_keras.tensorize import TensorizeInput, TensorizeSettings, read_manifes
 L, C = 32, 3
 
 
-def write_tensors(folder, ecg_counts, *, without_patient=0, shard_size=7, variant="pclr"):
+def write_tensors(folder, ecg_counts, *, without_patient=0, shard_size=7, variant="pclr",
+                  leads=C):
     """A tensorize-layout folder written directly; ECG k of labels.csv is the constant k + 1.
 
     Patient i ("p00i") has `ecg_counts[i]` ECGs; `without_patient` ECGs have
@@ -30,12 +31,12 @@ def write_tensors(folder, ecg_counts, *, without_patient=0, shard_size=7, varian
     n = len(patients)
     stored = np.random.default_rng(1).permutation(n)  # labels row k lives at slot stored[k]
     (folder / "shards").mkdir(parents=True)
-    signal = np.empty((n, L, C), np.float32)
+    signal = np.empty((n, L, leads), np.float32)
     signal[stored] = (np.arange(n, dtype=np.float32) + 1)[:, None, None]
     for shard, start in enumerate(range(0, n, shard_size)):
         with h5py.File(folder / "shards" / f"shard-{shard:05d}.h5", "w") as f:
             f.create_dataset(f"ecg/{variant}", data=signal[start:start + shard_size],
-                             chunks=(1, L, C))
+                             chunks=(1, L, leads))
             f.create_dataset("patient_id", data=[patients[k] for k in np.argsort(stored)
                                                  [start:start + shard_size]])
     labels = pd.DataFrame(dict(
@@ -418,3 +419,28 @@ def test_single_ecg_pairs_are_two_different_augmentations_however_replicas_split
         np.testing.assert_allclose(
             np.concatenate([replicas[0][view][2:], replicas[1][view][2:]]), whole[4:],
             rtol=1e-6, atol=1e-6)
+
+
+def test_lead_masked_views_keep_one_device_lead_set_each_drawn_per_view(tmp_path):
+    ecgs = TensorizedECGs(write_tensors(tmp_path, [2] * 40 + [1] * 8, leads=12))
+    sets = {"I": (True,) + (False,) * 11, "limb": (True,) * 6 + (False,) * 6}
+
+    def views(lead_mask, **kwargs):
+        return take(pretraining_dataset(ecgs, 16, seed=2, lead_mask=lead_mask,
+                                        lead_sets=("I", "limb"), **kwargs), 3)
+
+    for (view1, view2), (plain1, plain2) in zip(views(1.0), views(0.0), strict=True):
+        for view, plain in ((view1, plain1), (view2, plain2)):
+            kept = (view != 0).all(axis=1)
+            assert {tuple(k) for k in kept} == set(sets.values())  # both sets drawn, nothing else
+            np.testing.assert_array_equal(view, plain * kept[:, None, :])
+        assert ((view1 != 0).all(axis=1) != (view2 != 0).all(axis=1)).any()  # views draw apart
+    (half1, _), = views(0.5)[:1]
+    masked = ~(half1 != 0).all(axis=(1, 2))
+    assert 0 < masked.sum() < len(masked)
+    (single1, single2), = views(1.0, single_ecg_pairs=4)[:1]  # single-ECG pairs masked too
+    assert not (single1[16:] != 0).all()
+    with pytest.raises(ValueError, match="keeps none of the input leads"):
+        pretraining_dataset(TensorizedECGs(write_tensors(tmp_path / "lead_I", [2] * 4, leads=1,
+                                                         variant="lead_I"), variant="lead_I"),
+                            2, lead_mask=0.5, lead_sets=("II",))

@@ -319,3 +319,26 @@ def test_mixed_precision_flag_means_float16_and_a_run_resumes_only_in_its_precis
         pclr_main(args[:-4] + ["--steps", "2", "--precision", "bfloat16"] + args[-2:])
     with pytest.raises(SystemExit, match="--mixed-precision means --precision float16"):
         pclr_main(args + ["--mixed-precision", "--precision", "bfloat16"])
+
+
+def test_lead_masked_pretraining_from_the_cli_records_its_masking_and_changes_the_loss(
+        synthetic_tensors, tmp_path, capsys):
+    losses = {}
+    for name, extra in (("plain", []),
+                        ("masked", ["--lead-mask", "1", "--lead-sets", "I;limb;V1,V2"])):
+        out = tmp_path / name
+        assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(out),
+                          "--batch-size", "8", "--steps", "1", "--encoder-json",
+                          json.dumps(NARROW_ENCODER), *extra]) == 0
+        config = json.loads((out / "config.json").read_text())
+        losses[name] = json.loads((out / "history.json").read_text())["train"][0]["loss"]
+    assert config["lead_mask"] == 1.0 and config["lead_sets"] == ["I", "limb", "V1,V2"]
+    # Same seed, weights and patients: only the masked leads differ.
+    assert losses["plain"] != pytest.approx(losses["masked"], rel=1e-3)
+    for bad, message in ((["--lead-mask", "1.5"], r"lead_mask must be in \[0, 1\]"),
+                         (["--lead-mask", "0.5", "--lead-sets", "I;X9"], "Unknown lead"),
+                         (["--lead-mask", "0.5", "--objective", "autoencoder"],
+                          "lead masking is for the contrastive objectives")):
+        with pytest.raises(SystemExit, match=message):
+            pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out",
+                       str(tmp_path / "bad"), "--steps", "1", *bad])
