@@ -1,7 +1,10 @@
-"""Shared fixtures: the real data beside the checkout, and small model sizes."""
+"""Shared fixtures: the real data beside the checkout, and small model sizes;
+and CI's check that no test skips unless it is expected to."""
 
+import dataclasses
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +66,98 @@ def synthetic_tensors(tmp_path_factory):
 
 
 def pytest_configure(config):
-    # Notices from our dependencies about their own code, not ours.
-    config.addinivalue_line(
-        "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")
-    config.addinivalue_line("filterwarnings", "ignore:.*tf.lite.Interpreter is deprecated")
-    config.addinivalue_line(  # wfdb's own pandas call
-        "filterwarnings", "ignore:The inplace keyword in DataFrame")
+    listed = os.environ.get(EXPECTED_SKIPS_VARIABLE)
+    if listed:
+        config.pluginmanager.register(SkipCheck(Path(listed)), "pclr-expected-skips")
+
+
+# CI names a list of the skips it expects; any other skip fails the run, so a
+# test that stops running (a missing extra, a shallow clone) cannot pass unseen.
+EXPECTED_SKIPS_VARIABLE = "PCLR_EXPECTED_SKIPS"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedSkip:
+    """One skip CI accepts: a test id pattern (`*` matches anything), a reason
+    (a regular expression matching all of it) and why CI cannot run the test."""
+
+    test: str
+    reason: str
+    why: str
+
+    def matches(self, nodeid, reason):
+        test = ".*".join(map(re.escape, self.test.split("*")))
+        return re.fullmatch(test, nodeid) is not None and \
+            re.fullmatch(self.reason, reason) is not None
+
+
+def read_expected_skips(path):
+    """Entries of `test:`, `reason:` and `why:` lines, a blank line after each;
+    indented lines continue the field above; `#` starts a comment line."""
+    expected, fields, key = [], {}, None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate([*lines, ""], 1):
+        if line.lstrip().startswith("#"):
+            continue
+        if not line.strip():
+            if fields:
+                if sorted(fields) != ["reason", "test", "why"] or not all(fields.values()):
+                    raise pytest.UsageError(
+                        f"{path}:{number - 1}: an entry needs test:, reason: and why:")
+                expected.append(ExpectedSkip(**fields))
+            fields, key = {}, None
+        elif line[0].isspace() and key:
+            fields[key] += " " + line.strip()
+        else:
+            key, colon, value = line.partition(":")
+            key = key.strip()
+            if not colon or key not in ("test", "reason", "why") or key in fields:
+                raise pytest.UsageError(f"{path}:{number}: expected test:, reason: or why:, "
+                                        f"got {line!r}")
+            fields[key] = value.strip()
+    return expected
+
+
+class SkipCheck:
+    """Fails the session on each skip `path` does not list, naming them."""
+
+    def __init__(self, path):
+        self.path = path
+        self.expected = read_expected_skips(path)
+        self.seen, self.unexpected = [], []
+
+    def _record(self, report):
+        if not report.skipped or hasattr(report, "wasxfail"):
+            return
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) \
+            else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        known = [skip for skip in self.expected if skip.matches(report.nodeid, reason)]
+        if known:
+            self.seen.append((report.nodeid, known[0].why))
+        else:
+            self.unexpected.append((report.nodeid, reason))
+
+    def pytest_collectreport(self, report):  # a module skipped whole (importorskip)
+        self._record(report)
+
+    def pytest_runtest_logreport(self, report):
+        self._record(report)
+
+    def pytest_sessionfinish(self, session):
+        if self.unexpected and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        write = terminalreporter.write_line
+        if self.seen:
+            terminalreporter.write_sep("-", f"{len(self.seen)} expected skip(s), {self.path}")
+            for nodeid, why in self.seen:
+                write(f"expected skip {nodeid}: {why}")
+        if self.unexpected:
+            terminalreporter.write_sep("=", f"{len(self.unexpected)} unexpected skip(s)",
+                                       red=True)
+            for nodeid, reason in self.unexpected:
+                write(f"UNEXPECTED SKIP {nodeid}: {reason}")
+            write(f"The skips CI accepts are listed, each with why, in {self.path}: make "
+                  "these tests run, or list one there only if CI cannot run it.")

@@ -1,13 +1,17 @@
 """Preprocessing on the real PTB-XL and LUDB records in ../shared."""
 
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import require_shared
 from pclr_keras.io import read_wfdb
-from pclr_keras.preprocess import preprocess_ecg
-from pclr_keras.variants import VARIANTS
+from pclr_keras.preprocess import ECGValidationError, leads_in_variant_order, preprocess_ecg
+from pclr_keras.variants import ECG_DURATION_S, VARIANTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def decode_format16(record):
@@ -56,12 +60,69 @@ def test_real_record_preprocesses_like_ml4h(relative, variant):
     assert ours.dtype == np.float32
 
 
-def test_no_real_record_is_rejected():
-    """The validation thresholds pass every record of a real sample."""
+# The README's statement on the validation thresholds, with the figures it gives.
+README_CLAIM = re.compile(
+    r"On the (?P<count>[\d,]+) real PTB-XL and LUDB records here, none is rejected; "
+    r"the smallest lead swings (?P<swing>[\d.]+) mV and the largest robust amplitude "
+    r"is (?P<amplitude>[\d.]+) mV\.")
+# Every WFDB record in ../shared/data, as its README counts them.
+REAL_RECORDS = {"ptbxl/records100": 4377, "ptbxl/records500": 500, "ludb/data": 200}
+
+
+def readme_claim():
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    match = README_CLAIM.search(text)
+    assert match, "README.md no longer says what this test checks of the real records"
+    return match
+
+
+@pytest.fixture(scope="module")
+def every_real_record():
+    """Each real record read and preprocessed as a user would:
+    ({folder: number of records}, {record: outcome}).
+
+    The outcome is the error's text, or the smallest peak-to-peak value and the
+    largest robust amplitude (99th percentile of |x - median|) of the leads the
+    encoder reads, over the 10 s it reads.
+    """
     data = require_shared("data")
-    paths = sorted((data / "ptbxl" / "records100").rglob("*.hea"))[::20] + \
-        sorted((data / "ludb" / "data").glob("*.hea"))
-    for path in paths:
+    found = {folder: sorted((data / folder).rglob("*.hea")) for folder in REAL_RECORDS}
+    outcomes = {}
+    for path in (path for paths in found.values() for path in paths):
         record = read_wfdb(path)
-        preprocess_ecg(record.signal, record.fs, record.lead_names, source=str(path))
-    assert len(paths) > 400
+        name = str(path.relative_to(data))
+        try:
+            _, flat = preprocess_ecg(record.signal, record.fs, record.lead_names,
+                                     source=name, return_flat_leads=True)
+        except ECGValidationError as error:
+            outcomes[name] = str(error)
+            continue
+        window = leads_in_variant_order(record.signal, record.lead_names)
+        window = window[: round(ECG_DURATION_S * record.fs)]
+        swing = (window.max(axis=0) - window.min(axis=0)).min()
+        amplitude = np.percentile(np.abs(window - np.median(window, axis=0)), 99, axis=0).max()
+        outcomes[name] = f"flat leads {flat}" if flat else (swing, amplitude)
+    return {folder: len(paths) for folder, paths in found.items()}, outcomes
+
+
+@pytest.mark.slow
+def test_no_real_record_is_rejected(every_real_record):
+    """The README's claim, on all of the records it names: none rejected, none flagged."""
+    counts, outcomes = every_real_record
+    assert counts == REAL_RECORDS
+    assert len(outcomes) == int(readme_claim()["count"].replace(",", ""))
+    assert {name: outcome for name, outcome in outcomes.items()
+            if isinstance(outcome, str)} == {}
+
+
+@pytest.mark.slow
+def test_real_record_extremes_are_the_readmes_figures(every_real_record):
+    """The README's figures: the extremes over all records, to the digits it gives."""
+    _, outcomes = every_real_record
+    claim = readme_claim()
+    kept = [outcome for outcome in outcomes.values() if isinstance(outcome, tuple)]
+    swing = min(swing for swing, _ in kept)
+    amplitude = max(amplitude for _, amplitude in kept)
+    decimals = [len(claim[name].partition(".")[2]) for name in ("swing", "amplitude")]
+    assert (f"{swing:.{decimals[0]}f}", f"{amplitude:.{decimals[1]}f}") == \
+        (claim["swing"], claim["amplitude"])

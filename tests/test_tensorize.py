@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import h5py
@@ -192,8 +193,8 @@ def test_two_workers_write_what_one_writes(tmp_path):
     manifest_path, data, _ = ptbxl_manifest(tmp_path, rows=40)
     args = ["tensorize", "--manifest", str(manifest_path), "--path-column", "path_lr",
             "--path-root", str(data), "--shard-size", "10"]
-    pclr_main(args + ["--out", str(tmp_path / "one"), "--workers", "1"])
-    pclr_main(args + ["--out", str(tmp_path / "two"), "--workers", "2"])
+    assert pclr_main(args + ["--out", str(tmp_path / "one"), "--workers", "1"]) == 0
+    assert pclr_main(args + ["--out", str(tmp_path / "two"), "--workers", "2"]) == 0
     assert_same_output(tmp_path / "one", tmp_path / "two")
 
 
@@ -209,25 +210,54 @@ def assert_same_output(first, second):
             assert list(a["ecg_id"].asstr()) == list(b["ecg_id"].asstr())
 
 
+# `pclr tensorize ARGS...` that pauses DELAY s after each shard it writes, so a
+# kill lands mid-run, and names each shard it writes on stdout.
+SLOWED_TENSORIZE = textwrap.dedent("""
+    import os, sys, time
+    from pclr_keras.cli import main
+    from pclr_keras.tensorize import tensorize
+    module = sys.modules[tensorize.__module__]  # where tensorize() finds process_shard
+    process_shard = module.process_shard
+    def slow_process_shard(path, *args, **kwargs):
+        done = process_shard(path, *args, **kwargs)
+        print("shard written:", os.path.basename(path), flush=True)
+        time.sleep(float(sys.argv[1]))
+        return done
+    module.process_shard = slow_process_shard
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+def written_shards(out):
+    return sorted(path.name for path in (out / "shards").glob("shard-*.h5"))
+
+
 def test_killed_run_resumes_to_the_same_output(tmp_path):
     manifest_path, data, _ = ptbxl_manifest(tmp_path, rows=120)
     args = ["tensorize", "--manifest", str(manifest_path), "--path-column", "path_lr",
             "--path-root", str(data), "--shard-size", "8", "--workers", "1"]
-    command = [sys.executable, "-m", "pclr_keras.cli"] + args
     killed = tmp_path / "killed"
-    process = subprocess.Popen(command + ["--out", str(killed)],
+    process = subprocess.Popen([sys.executable, "-c", SLOWED_TENSORIZE, "0.3", *args,
+                                "--out", str(killed)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((killed / "shards").glob("shard-*.h5"))) < 3:
-        time.sleep(0.05)
+    while time.time() < deadline and process.poll() is None and len(written_shards(killed)) < 3:
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended (or failed) before the kill"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before = len(list((killed / "shards").glob("shard-*.h5")))
-    assert 3 <= done_before < 15, "the kill should land mid-run"
+    before = written_shards(killed)
+    assert 3 <= len(before) < 15, f"the kill should land mid-run: {len(before)} of 15 shards"
     assert not (killed / "summary.json").exists()
 
-    subprocess.run(command + ["--out", str(killed)], check=True, capture_output=True)
-    pclr_main(args + ["--out", str(tmp_path / "whole")])
+    resumed = subprocess.run([sys.executable, "-c", SLOWED_TENSORIZE, "0", *args,
+                              "--out", str(killed)], check=True, capture_output=True, text=True)
+    rewritten = [line.split(": ", 1)[1] for line in resumed.stdout.splitlines()
+                 if line.startswith("shard written: ")]
+    assert pclr_main(args + ["--out", str(tmp_path / "whole")]) == 0
+    every = written_shards(tmp_path / "whole")
+    assert len(every) == 15
+    assert rewritten == [name for name in every if name not in before]  # the rest is kept
     assert_same_output(killed, tmp_path / "whole")
     assert not list(killed.rglob(".*tmp"))
 
