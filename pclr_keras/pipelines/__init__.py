@@ -3,33 +3,13 @@
 The same readers, validation, preprocessing and output formats as the local
 commands, arranged as Beam transforms, so one pipeline runs on the
 DirectRunner on a laptop and on Flink, Spark or Dataflow at scale. Needs the
-`beam` extra: `pip install 'pclr-keras[beam]'`.
+`beam` extra: `pip install 'pclr-keras[beam]'`. `RUNNERS` names, per
+command, each way to run it ("local", "beam"); importing this package
+imports no Beam.
 """
 
-BEAM_MISSING = ("--runner beam needs Apache Beam, which is not installed: "
-                "pip install 'pclr-keras[beam]'")
+from pclr_keras.pipelines.runners import (
+    BEAM_MISSING, RUNNERS, BeamMissing, embed_on_beam, require_beam, tensorize_on_beam)
 
-
-def require_beam():
-    """Imports `apache_beam`, or raises ImportError saying which extra to install."""
-    try:
-        import apache_beam
-    except ImportError as error:
-        raise ImportError(BEAM_MISSING) from error
-    return apache_beam
-
-
-def embed_on_beam(*args, **kwargs):
-    """`pclr_keras.pipelines.embed.embed_on_beam`, importing Beam only when called."""
-    require_beam()
-    from pclr_keras.pipelines.embed import embed_on_beam as run
-
-    return run(*args, **kwargs)
-
-
-def tensorize_on_beam(*args, **kwargs):
-    """`pclr_keras.pipelines.tensorize.tensorize_on_beam`, importing Beam only when called."""
-    require_beam()
-    from pclr_keras.pipelines.tensorize import tensorize_on_beam as run
-
-    return run(*args, **kwargs)
+__all__ = ["BEAM_MISSING", "RUNNERS", "BeamMissing", "embed_on_beam", "require_beam",
+           "tensorize_on_beam"]

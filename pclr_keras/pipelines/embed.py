@@ -194,22 +194,15 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
     precision = resolve_precision(precision or "float32")
-    encoder, description = resolve_model(model)
-    variant = variant_of(encoder, variant)
-    dim = int(encoder.output.shape[-1])
-    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
-    if not sources:
-        raise ValueError("embed: no sources given.")
-    parts_dir, errors_path, summary_path = output_paths(out)
-    shutil.rmtree(parts_dir, ignore_errors=True)  # a new run replaces, never appends
-    parts_dir.mkdir(parents=True)
+    description, digest, variant, dim = _encoder_facts(model, variant)
+    sources = _source_list(sources)
+    _, errors_path, summary_path = _fresh_output(out)
     summary = {
         "out": Path(out).name, "errors": errors_path.name, "format": fmt, "model": description,
-        "model_digest": model_digest(encoder), "variant": variant.name, "embedding_dim": dim,
+        "model_digest": digest, "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
         "windows": windows, "aggregate": aggregate if windows == "all" else None,
         "identifiers": policy.mode, "precision": precision}
-    del encoder
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
         embed_pipeline(pipeline, str(model), sources, out, variant=variant, dim=dim, fmt=fmt,
@@ -217,10 +210,43 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                        reader_options=reader_options, policy=policy,
                        max_flat_leads=max_flat_leads, summary=summary, windows=windows,
                        aggregate=aggregate, precision=precision)
+    return _with_speed(summary_path, began)
+
+
+def _encoder_facts(model, variant):
+    """(description, digest, variant, embedding size) of the encoder at `model`.
+
+    It is loaded here once for what the summary says of it, then let go:
+    every worker loads its own copy.
+    """
+    encoder, description = resolve_model(model)
+    return (description, model_digest(encoder), variant_of(encoder, variant),
+            int(encoder.output.shape[-1]))
+
+
+def _source_list(sources):
+    """One source or several -> a non-empty list of them."""
+    sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if not sources:
+        raise ValueError("embed: no sources given.")
+    return sources
+
+
+def _fresh_output(out):
+    """(parts folder, errors path, summary path) of `out`, the parts folder emptied:
+    a new run replaces an earlier one's parts, never appends to them."""
+    parts_dir, errors_path, summary_path = output_paths(out)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    return parts_dir, errors_path, summary_path
+
+
+def _with_speed(summary_path, began):
+    """The summary the pipeline wrote, with the run's seconds (the pipeline's start-up
+    included) and ECGs per second added."""
     summary = json.loads(summary_path.read_text())
-    seconds = time.time() - began  # the pipeline's start-up included
+    seconds = time.time() - began
     summary.update(seconds=round(seconds, 3),
                    ecgs_per_second=round(summary["ecgs_found"] / seconds, 2))
     write_json(summary_path, summary)
     return summary
-

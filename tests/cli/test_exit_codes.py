@@ -115,3 +115,17 @@ def test_outcome_rule():
     assert outcome(14, 2, {"excluded": 12}, max_error_rate=0.0) == (OK, "")
     assert outcome(14, 2, {"excluded": 11, "unreadable": 1}, max_error_rate=0.4) == (OK, "")
     assert outcome(14, 2, {"excluded": 11, "unreadable": 1}, max_error_rate=0.3)[0] == FAILED
+
+
+def test_embed_on_beam_with_a_shard_or_a_tensorized_folder_is_a_usage_error(
+        folders, tmp_path, capsys):
+    tensorized = tmp_path / "tensors"
+    (tensorized / "shards").mkdir(parents=True)
+    (tensorized / "labels.csv").write_text("ecg_id\n")
+    for data, shard in ((folders / "half", "1/2"), (tensorized, "0/1")):
+        status, line = exit_status(["embed", "--model", "m.keras", "--data", str(data),
+                                    "--out", str(tmp_path / "e.parquet"), "--shard", shard,
+                                    "--runner", "beam"], capsys)
+        assert (status, line) == (USAGE, "pclr embed: --runner beam embeds ECG files (no "
+                                         "--shard, no tensorized folder): Beam splits the "
+                                         "work itself.")

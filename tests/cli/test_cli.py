@@ -25,7 +25,7 @@ from pclr_keras.cli import build_parser
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.models import build_encoder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "model_zoo").rglob("*.md")),
              ROOT / "benchmarks" / "README.md"]
 
@@ -226,8 +226,33 @@ def test_experiment_test_set_is_required_unless_the_data_has_strat_fold(tmp_path
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "probe_results.md").write_text("table")
     write_labels(tmp_path / "ptbxl", ["ecg_id", "patient_id", "strat_fold"])
-    pclr_main(["experiment", "--data", str(tmp_path / "ptbxl"), "--out", str(tmp_path / "o"),
-               "--model", "p.h5", "--model", "mine=m.keras"])
+    assert pclr_main(["experiment", "--data", str(tmp_path / "ptbxl"), "--out",
+                      str(tmp_path / "o"), "--model", "p.h5", "--model", "mine=m.keras"]) == 0
     assert seen["test"] == "strat_fold >= 9"
     assert 'held-out set --test "strat_fold >= 9"' in capsys.readouterr().out
     assert seen["encoders"] == {"PCLR": "p.h5", "mine": "m.keras", "random weights": "random"}
+
+
+def test_datasets_fetch_without_a_name_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as raised:
+        pclr_main(["datasets", "fetch"])
+    err = capsys.readouterr().err
+    assert raised.value.code == 2
+    assert err.startswith("usage: pclr ")  # reported as any other bad argument
+    assert err.splitlines()[-1] == ("pclr: error: datasets fetch needs a dataset name; "
+                                    "see `pclr datasets list`")
+
+
+def test_python_dash_m_runs_the_same_command():
+    import sys
+
+    from pclr_keras import __version__
+
+    result = subprocess.run([sys.executable, "-m", "pclr_keras.cli", "--version"],
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout.strip()) == (0, f"pclr-keras {__version__}")
+
+
+def test_each_subcommand_is_listed_once_in_help_order():
+    assert list(subcommands()) == ["presets", "export", "tensorize", "pretrain", "finetune",
+                                   "datasets", "embed", "probe", "experiment", "demo"]

@@ -1,0 +1,51 @@
+"""`pclr datasets`: public ECG sets downloaded with resume and checksum checks.
+
+Exit codes as the bulk commands': 2 for a name or rate it does not know, 1
+when the set or any of its files could not be fetched and checked.
+"""
+
+import argparse
+import json
+
+
+def add_arguments(commands):
+    """`pclr datasets` and its flags."""
+    datasets = commands.add_parser(
+        "datasets", help="download public ECG sets with resume and checksum checks")
+    datasets.add_argument("action", choices=("fetch", "list"),
+                          help="fetch a dataset, or list those known")
+    datasets.add_argument("name", nargs="?", help="dataset to fetch (see `pclr datasets list`)")
+    datasets.add_argument("--root", default="datasets", help="download folder")
+    datasets.add_argument("--rate", type=int, help="sampling rate where a set has several (PTB-XL)")
+    datasets.add_argument("--include", action="append", help="glob of files to get, repeatable")
+    datasets.add_argument("--base-url", help="a mirror of the dataset's files")
+    datasets.add_argument("--workers", type=int, default=4, help="parallel downloads")
+    datasets.add_argument("--tensorize-out", help="tensorize into this folder when complete")
+    datasets.set_defaults(run=run)
+
+
+def run(args):
+    """Lists the sets, or fetches one; `argparse.ArgumentError` for a fetch without a name,
+    which `pclr` reports as it reports any other bad argument."""
+    from pclr_keras.datasets import DatasetError, DatasetNameError, describe, fetch
+    from pclr_keras.outcome import FAILED, USAGE, stop
+
+    if args.action == "list":
+        print(describe())
+        return 0
+    if not args.name:
+        raise argparse.ArgumentError(
+            None, "datasets fetch needs a dataset name; see `pclr datasets list`")
+    try:
+        summary = fetch(args.name, args.root, rate=args.rate, include=args.include,
+                        base_url=args.base_url, workers=args.workers,
+                        tensorize_out=args.tensorize_out)
+    except DatasetNameError as error:
+        stop(USAGE, f"pclr datasets fetch: {error}")
+    except DatasetError as error:
+        stop(FAILED, f"pclr datasets fetch: {error}")
+    print(json.dumps(summary, indent=2, default=str))
+    if summary["failures"]:
+        stop(FAILED, f"pclr datasets fetch: {len(summary['failures'])} file(s) failed; "
+                     "run the same command again to retry them.")
+    return 0

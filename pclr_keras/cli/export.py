@@ -1,0 +1,58 @@
+"""`pclr export`: an encoder written as .h5, .keras and TF Serving SavedModels."""
+
+import argparse
+
+from pclr_keras.cli.arguments import add_precision_argument, chosen_precision
+
+
+def add_arguments(commands):
+    """`pclr export` and its flags."""
+    from pclr_keras.variants import VARIANTS
+
+    export = commands.add_parser(
+        "export", help="write an encoder as .h5, .keras and a TF Serving SavedModel")
+    export.add_argument("--model", help="model to export: a preset name, ours (.h5/.keras) "
+                        "or ml4h's (PCLR.h5, a SavedModel folder)")
+    export.add_argument("--weights", dest="model", help=argparse.SUPPRESS)  # earlier name
+    export.add_argument("--untrained", action="store_true",
+                        help="export a randomly initialised encoder instead")
+    export.add_argument("--variant", default="pclr", choices=sorted(VARIANTS),
+                        help="variant to build with --untrained")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--name", default="PCLR", help="artifact base name")
+    export.add_argument("--version", type=int, default=1, help="TF Serving version")
+    export.add_argument("--formats", default="h5,keras,savedmodel",
+                        help="comma-separated: h5, keras, savedmodel, tflite")
+    add_precision_argument(export, help="also write the SavedModel computing in bfloat16 "
+                           "(NAME_bf16/VERSION/) or float16 (NAME_fp16/); auto: bfloat16 "
+                           "where this machine has it (default: float32 only)")
+    export.set_defaults(run=run)
+
+
+def run(args):
+    from pclr_keras.artifacts import export_encoder
+
+    encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
+    try:
+        written = export_encoder(encoder, args.out, name=args.name,
+                                 formats=args.formats.split(","), version=args.version,
+                                 precision=chosen_precision(args))
+    except ValueError as error:
+        raise SystemExit(f"pclr export: {error}") from None
+    for fmt, path in written.items():
+        print(f"{fmt:<11} {path}")
+
+
+def _load_or_build_encoder(weights, variant, untrained):
+    """The encoder at `weights`, or with --untrained a randomly initialised `variant`."""
+    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.models import build_encoder
+
+    if weights:
+        return load_encoder(weights)
+    if not untrained:
+        raise SystemExit(
+            "pclr: give --model PATH or a preset name (`pclr presets`; a .h5/.keras of "
+            "ours, or ml4h's PCLR.h5 or SavedModel folder), or --untrained to use randomly "
+            "initialised weights.")
+    return build_encoder(variant)

@@ -1,0 +1,115 @@
+"""`pclr tensorize`: ECG files read, validated and preprocessed into HDF5 shards."""
+
+from pathlib import Path
+
+from pclr_keras.cli.arguments import (
+    add_identifier_arguments, add_outcome_arguments, add_runner_arguments, identifier_options,
+    run_on_chosen_runner)
+from pclr_keras.cli.exits import check_inputs, command_outcome, usage
+
+
+def add_arguments(commands):
+    """`pclr tensorize` and its flags."""
+    from pclr_keras.variants import VARIANTS
+
+    tensorize = commands.add_parser(
+        "tensorize", help="read, validate and preprocess ECG files into HDF5 shards")
+    tensorize.add_argument("sources", nargs="*", help="ECG files or folders to walk "
+                           "(as --data)")
+    tensorize.add_argument("--data", nargs="+", action="extend",
+                           help="ECG files or folders to walk; ids are paths relative to them")
+    tensorize.add_argument("--out", required=True, help="output folder (re-run to resume)")
+    _add_manifest_arguments(tensorize)
+    tensorize.add_argument("--patient-id-field",
+                           help="file header field holding the patient id, e.g. patient_id: "
+                                "written as read (default: the file's patient id is left "
+                                "out, see --pseudonymize)")
+    tensorize.add_argument("--variants", default="pclr",
+                           help=f"comma-separated, of {', '.join(sorted(VARIANTS))}")
+    tensorize.add_argument("--windows", choices=("first", "all"), default="first",
+                           help="records longer than 10 s: the first 10 s, or every whole 10 s")
+    tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
+    tensorize.add_argument("--leads", help="comma-separated lead order, for files that store none")
+    tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
+    tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
+    tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
+    tensorize.add_argument("--strict", action="store_true",
+                           help="reject an ECG with any flat lead (default: keep ECGs with 1-2 "
+                                "flat leads, listed in the `quality` column)")
+    add_identifier_arguments(tensorize)
+    add_outcome_arguments(tensorize)
+    add_runner_arguments(tensorize, "tensorize")
+    tensorize.set_defaults(run=run)
+
+
+def _add_manifest_arguments(parser):
+    """--manifest and how its columns and paths are read."""
+    parser.add_argument("--manifest", help="CSV with a path per row (+ patient id, labels)")
+    parser.add_argument("--path-column", default="path",
+                        help="the manifest's column of file paths")
+    parser.add_argument("--patient-column", default="patient_id",
+                        help="the manifest's column of patient ids (kept as given)")
+    parser.add_argument("--path-root", help="folder manifest paths are relative to "
+                        "(default: the manifest's folder)")
+    parser.add_argument("--drop-if", help="pandas query of manifest rows to exclude, "
+                        "e.g. \"in_v1_0_3 == False\"")
+
+
+def run(args):
+    from pclr_keras.tensorize import read_manifest
+
+    sources = list(args.sources) + list(args.data or [])
+    if not sources and not args.manifest:
+        usage("tensorize", "give files or folders (--data), or --manifest CSV")
+    check_inputs("tensorize", sources + ([args.manifest] if args.manifest else []))
+    settings = _settings(args)
+    listed, planned = [], []
+    if args.manifest:
+        listed, planned = read_manifest(
+            args.manifest, path_column=args.path_column, patient_column=args.patient_column,
+            path_root=args.path_root, drop_if=args.drop_if)
+    summary = run_on_chosen_runner("tensorize", args, sources, args.out, settings,
+                                   listed=listed, planned_errors=planned,
+                                   shard_size=args.shard_size, workers=args.workers)
+    _print_summary(summary, Path(args.out))
+    return command_outcome("tensorize", summary["ecgs_found"], summary["tensorized"],
+                           summary["rejected"], args)
+
+
+def _settings(args):
+    """`TensorizeSettings` from the flags; a usage error (2) for values it refuses."""
+    from pclr_keras.tensorize import TensorizeSettings
+
+    reader_options = {key: value for key, value in [
+        ("fs", args.fs), ("lead_names", args.leads.split(",") if args.leads else None),
+        ("units", args.units)] if value is not None}
+    try:
+        return TensorizeSettings(
+            variants=tuple(args.variants.split(",")), windows=args.windows,
+            patient_id_field=args.patient_id_field or "",
+            reader_options=tuple(sorted(reader_options.items())),
+            max_flat_leads=0 if args.strict else TensorizeSettings.max_flat_leads,
+            **identifier_options(args))
+    except ValueError as error:
+        usage("tensorize", error)
+
+
+def _print_summary(summary, out):
+    print(f"\nTensorized into {out}")
+    print(f"  ECGs found        {summary['ecgs_found']}")
+    print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
+          f"labels.csv, index.csv)")
+    if summary["flagged"]:
+        print(f"  flagged           {summary['flagged']} with 1-2 flat leads (tensorized; "
+              "listed in labels.csv `quality`; --filter 'quality.isna()' leaves them out)")
+    rejected = sum(summary["rejected"].values())
+    reasons = ", ".join(f"{n} {problem}" for problem, n in summary["rejected"].items())
+    print(f"  rejected          {rejected}" + (f"  ({reasons}; see errors.csv)" if rejected else ""))
+    print(f"  patients          {summary['patients']}, of whom "
+          f"{summary['patients_with_2_or_more_ecgs']} with >= 2 ECGs")
+    if summary["without_patient_id"]:
+        print(f"  no patient id     {summary['without_patient_id']} ECGs "
+              "(tensorized; not usable for patient pairs)")
+    print(f"  identifiers       {summary['identifiers']['identifiers']}")
+    if summary["identifiers"]["note"]:
+        print(f"  note              {summary['identifiers']['note']}")
