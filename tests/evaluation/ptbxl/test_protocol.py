@@ -9,9 +9,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import require_shared
-from pclr_keras.ptbxl_protocol import (bootstrap_interval, compare_on_fold9, fit_logistic,
-                                       linear_evaluation, macro_auroc, paired_difference,
-                                       ptbxl_subgroups, statement_labels)
+from pclr_keras.evaluation.ptbxl.protocol import (bootstrap_interval, compare_on_fold9,
+                                                  fit_logistic, linear_evaluation, macro_auroc,
+                                                  paired_difference, ptbxl_subgroups,
+                                                  statement_labels, training_subset)
 
 STATEMENTS = pd.DataFrame(
     {"diagnostic": [1, 1, 1, np.nan, np.nan], "diagnostic_class": ["NORM", "MI", "MI", None, None]},
@@ -183,7 +184,7 @@ def test_ptbxl_subgroups_band_ages_and_name_sexes():
 
 
 def test_the_benchmark_chooses_on_the_ecgs_every_candidate_embedded(tmp_path, capsys):
-    script = Path(__file__).parents[1] / "benchmarks" / "ptbxl_protocol.py"
+    script = Path(__file__).parents[3] / "benchmarks" / "ptbxl_protocol.py"
     spec = importlib.util.spec_from_file_location("protocol_benchmark", script)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)
@@ -207,3 +208,11 @@ def test_the_benchmark_chooses_on_the_ecgs_every_candidate_embedded(tmp_path, ca
     better = written.iloc[1]
     assert better.difference > 0.1 and better.diff_low > 0
     assert f"| better | {better.val_auroc:.4f} ({better.difference:+.4f} [" in printed
+
+
+def test_training_subsets_of_one_seed_are_nested():
+    rows = np.arange(100, 300)
+    small, large = training_subset(rows, 0.1, 3), training_subset(rows, 0.5, 3)
+    assert len(small) == 20 and len(large) == 100 and set(small) <= set(large)
+    assert len(training_subset(rows, 0.001, 3)) == 2
+    assert not np.array_equal(small, training_subset(rows, 0.1, 4))

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from pclr_keras import synthetic
-from pclr_keras.features import (BANDS_HZ, RHYTHM_FEATURES, feature_names, handcrafted_features,
-                                 handcrafted_from_tensors, r_peaks)
+from pclr_keras.evaluation.features import (BANDS_HZ, RHYTHM_FEATURES, feature_names,
+                                            handcrafted_features, handcrafted_from_tensors,
+                                            r_peaks)
 from pclr_keras.variants import STANDARD_LEADS
 
 FS = 409.6  # the pclr variant's rate
