@@ -49,6 +49,10 @@ setup(
             "ipykernel",
             "build",  # CI builds the wheel and sdist and installs the wheel alone
             "huggingface_hub>=0.20",  # the hf:// tests (the [hub] extra)
+            # The documentation site: `mkdocs build --strict` (mkdocs.yml, docs/)
+            "mkdocs>=1.6",
+            "mkdocs-material>=9.5",
+            "mkdocstrings[python]>=1.0",  # the API reference, from the docstrings
         ],
         # `load_encoder("hf://org/name")`: presets on the Hugging Face Hub
         "hub": ["huggingface_hub>=0.20"],
