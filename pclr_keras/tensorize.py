@@ -6,7 +6,10 @@ are split into shards in a fixed order, and each shard is one HDF5 file
 written under a temporary name and renamed when complete, with a digest of
 its inputs and settings; a re-run skips the shards that are complete, so a
 killed job resumes and ends with the same output as an uninterrupted one.
-Nothing here imports TensorFlow: worker processes stay light.
+The shard files themselves (written whole, read back, rewritten without
+duplicates) are `pclr_keras.shards`; this module owns the folder's layout,
+plans and fills its shards, and makes its tables. Nothing here imports
+TensorFlow: worker processes stay light.
 """
 
 import concurrent.futures
@@ -18,7 +21,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -28,6 +30,7 @@ from pclr_keras.atomic import replacing, write_errors, write_json
 from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.ingest import list_inputs, read_ecgs, window_id
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.shards import drop_rows, is_complete, read_rows, write_shard
 from pclr_keras.variants import get_variant
 
 # The layout of a tensorized folder; every module that reads one asks here.
@@ -39,7 +42,6 @@ REQUIRED_FILES = (LABELS_FILE, INDEX_FILE, SHARDS_FOLDER)
 # Columns tensorize writes itself; a manifest's `ecg_id` becomes the ECG's id.
 RESERVED_COLUMNS = ("ecg_id", "patient_id", "shard", "row", "source", "window",
                     "fs_original", "n_samples_original", "quality")
-_STRING = h5py.string_dtype()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,32 +183,6 @@ def read_item(item, settings, identifiers=None):
     return rows, errors
 
 
-def _write_shard(path, digest, rows, errors, settings, identifiers):
-    """Writes one shard under a temporary name, then renames it into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
-        f.attrs["digest"] = digest
-        f.attrs["pclr_keras_version"] = __version__
-        for variant in settings.variants:
-            spec = get_variant(variant)
-            data = np.stack([r["tensors"][variant] for r in rows]) if rows else \
-                np.zeros((0, spec.input_length, spec.num_leads), np.float32)
-            f.create_dataset(f"ecg/{variant}", data=data,
-                             chunks=(1, spec.input_length, spec.num_leads) if rows else None)
-        for key in ("ecg_id", "patient_id", "source", "quality"):
-            f.create_dataset(key, data=[r[key] for r in rows], dtype=_STRING)
-        f.create_dataset("window", data=np.array([r["window"] for r in rows], np.int32))
-        f.create_dataset("fs_original", data=np.array([r["fs_original"] for r in rows]))
-        f.create_dataset("n_samples_original",
-                         data=np.array([r["n_samples_original"] for r in rows], np.int64))
-        f.create_dataset("signal_digest", dtype=_STRING, data=[
-            hashlib.sha1(r["tensors"][settings.variants[0]].tobytes()).hexdigest() for r in rows])
-        f.attrs["labels_json"] = json.dumps([r["labels"] for r in rows], default=str)
-        f.attrs["errors_json"] = json.dumps(errors)
-        f.attrs["identifiers_json"] = json.dumps(identifiers.as_dict())
-    os.replace(tmp, path)
-
-
 def process_shard(path, digest, inputs, settings, read=None):
     """Worker: reads and preprocesses one shard's inputs and writes the shard.
 
@@ -219,49 +195,13 @@ def process_shard(path, digest, inputs, settings, read=None):
         item_rows, item_errors = (read or read_item)(item, settings, identifiers)
         rows += item_rows
         errors += item_errors
-    _write_shard(Path(path), digest, rows, errors, settings, identifiers)
+    write_shard(Path(path), digest, rows, errors, settings.variants, identifiers)
     return len(inputs)
-
-
-def is_complete(path, digest, basis):
-    """A shard written for these inputs and settings, and, if duplicates were
-    dropped from it, dropped against the same earlier shards (`basis`)."""
-    try:
-        with h5py.File(path, "r") as f:
-            return (f.attrs.get("digest") == digest
-                    and f.attrs.get("dedup_basis", basis) == basis)
-    except (OSError, KeyError):
-        return False
 
 
 def _write_csv(frame, path):
     with replacing(path) as tmp:
         frame.to_csv(tmp, index=False)
-
-
-def _drop_rows(path, keep, dropped_errors, basis):
-    """Rewrites a shard without the rows `keep` leaves out (temporary name, renamed).
-
-    The dropped rows' errors join the shard's own, so a re-run that keeps the
-    shard reports them again; `dedup_basis` ties the shard to the earlier
-    shards it was compared with.
-    """
-    rows = np.flatnonzero(keep).tolist()
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-        def copy(name, node):
-            if isinstance(node, h5py.Dataset):
-                dst.create_dataset(name, data=node[rows] if rows else node[:0], dtype=node.dtype,
-                                   chunks=node.chunks if rows else None)
-
-        src.visititems(copy)
-        dst.attrs.update(dict(src.attrs))
-        labels = json.loads(src.attrs["labels_json"])
-        dst.attrs["labels_json"] = json.dumps([labels[i] for i in rows], default=str)
-        dst.attrs["errors_json"] = json.dumps(json.loads(src.attrs["errors_json"]) +
-                                              [list(e) for e in dropped_errors])
-        dst.attrs["dedup_basis"] = basis
-    os.replace(tmp, path)
 
 
 def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
@@ -276,33 +216,55 @@ def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
     ecgs_found = len(planned_errors)
     left_out = IdentifierSummary(identifiers)
     for shard, path in enumerate(shard_paths):
-        with h5py.File(path, "r") as f:
-            left_out.merge(IdentifierSummary.from_dict(json.loads(f.attrs["identifiers_json"])))
-            labels = json.loads(f.attrs["labels_json"])
-            shard_errors = [tuple(e) for e in json.loads(f.attrs["errors_json"])]
-            columns = {k: f[k].asstr()[()] for k in ("ecg_id", "patient_id", "source",
-                                                      "signal_digest", "quality")}
-            window, fs, n = f["window"][()], f["fs_original"][()], f["n_samples_original"][()]
-        errors += shard_errors
-        ecgs_found += len(shard_errors) + len(labels)
-        keep, dropped = np.ones(len(labels), bool), []
-        for row in range(len(labels)):
-            ecg_id, digest = columns["ecg_id"][row], columns["signal_digest"][row]
-            source = columns["source"][row]
-            if digest in seen or ecg_id in seen_ids:
-                what = f"signal as {seen[digest]}" if digest in seen else f"ecg_id {ecg_id!r}"
-                dropped.append((source, "duplicate", f"{source}: same {what}, already tensorized"))
-                keep[row] = False
-                continue
-            seen[digest] = ecg_id
-            seen_ids.add(ecg_id)
-            rows.append(dict(ecg_id=ecg_id, patient_id=columns["patient_id"][row], shard=shard,
-                             row=row - len(dropped), source=source, window=int(window[row]),
-                             fs_original=float(fs[row]), n_samples_original=int(n[row]),
-                             quality=columns["quality"][row], **labels[row]))
+        found = read_rows(path)
+        left_out.merge(IdentifierSummary.from_dict(found.identifiers))
+        errors += found.errors
+        ecgs_found += len(found.errors) + len(found.labels)
+        keep, dropped = _first_occurrences(shard, found, seen, seen_ids, rows)
         if dropped:
-            _drop_rows(path, keep, dropped, bases[shard])
+            drop_rows(path, keep, dropped, bases[shard])
             errors += dropped
+    table = _write_tables(out_dir, rows, errors)
+    summary = {
+        "ecgs_found": ecgs_found,
+        **_counts(table, errors),
+        "shards": [p.name for p in shard_paths],
+        "identifiers": left_out.as_dict(),
+    }
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _first_occurrences(shard, found, seen, seen_ids, rows):
+    """Appends to `rows` the table rows of a shard's rows that are no duplicates.
+
+    `seen` (signal digest -> first ecg_id) and `seen_ids` hold the rows kept
+    so far and grow with this shard's. Returns `(keep, dropped)`: a mask over
+    the shard's rows and the duplicates' error rows.
+    """
+    columns = found.columns
+    keep, dropped = np.ones(len(found.labels), bool), []
+    for row in range(len(found.labels)):
+        ecg_id, digest = columns["ecg_id"][row], columns["signal_digest"][row]
+        source = columns["source"][row]
+        if digest in seen or ecg_id in seen_ids:
+            what = f"signal as {seen[digest]}" if digest in seen else f"ecg_id {ecg_id!r}"
+            dropped.append((source, "duplicate", f"{source}: same {what}, already tensorized"))
+            keep[row] = False
+            continue
+        seen[digest] = ecg_id
+        seen_ids.add(ecg_id)
+        rows.append(dict(ecg_id=ecg_id, patient_id=columns["patient_id"][row], shard=shard,
+                         row=row - len(dropped), source=source,
+                         window=int(found.window[row]),
+                         fs_original=float(found.fs_original[row]),
+                         n_samples_original=int(found.n_samples_original[row]),
+                         quality=columns["quality"][row], **found.labels[row]))
+    return keep, dropped
+
+
+def _write_tables(out_dir, rows, errors):
+    """Writes labels.csv, index.csv and errors.csv; returns the labels table."""
     table = pd.DataFrame(rows, columns=None if rows else [
         "ecg_id", "patient_id", "shard", "row", "source", "window", "fs_original",
         "n_samples_original", "quality"])
@@ -311,20 +273,20 @@ def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
         ["patient_id", "shard", "row"], kind="stable")
     _write_csv(index, out_dir / INDEX_FILE)
     write_errors(errors, out_dir / "errors.csv")
+    return table
+
+
+def _counts(table, errors):
+    """The summary's counts of ECGs tensorized, flagged and rejected, and of patients."""
     ecgs_per_patient = table.loc[table.patient_id != "", "patient_id"].value_counts()
-    summary = {
-        "ecgs_found": ecgs_found,
+    return {
         "tensorized": len(table),
         "flagged": int((table["quality"].fillna("") != "").sum()),
         "rejected": dict(sorted(Counter(problem for _, problem, _ in errors).items())),
         "without_patient_id": int((table.patient_id == "").sum()),
         "patients": int(len(ecgs_per_patient)),
         "patients_with_2_or_more_ecgs": int((ecgs_per_patient >= 2).sum()),
-        "shards": [p.name for p in shard_paths],
-        "identifiers": left_out.as_dict(),
     }
-    write_json(out_dir / "summary.json", summary)
-    return summary
 
 
 def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(),

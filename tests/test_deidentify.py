@@ -2,7 +2,10 @@
 
 The identifying values are collected from each raw file independently of our
 readers (xml.etree, pydicom), following each format's specification, and
-then searched for in what the policy lets out.
+then searched for in what the policy lets out. The package's modules each
+have their own tests in tests/deidentify/; these follow real and generated
+files through the whole policy, and their helpers serve
+tests/test_identifiers_in_outputs.py too.
 """
 
 import hashlib
@@ -21,9 +24,8 @@ from clinical_files import known_counts, write_aecg, write_philips_xml
 from conftest import require_shared
 from ecg_files import ecg_like, write_wfdb
 from pclr_keras.deidentify import (
-    IDENTIFYING_FIELDS, MIN_KEY_BYTES, SAFE_FIELDS, IdentifierSummary, KeyFileError, age_from,
-    deidentify, parse_date, pseudonym, pseudonymous_ecg_id, read_key, relative_ecg_id,
-    without_root)
+    IDENTIFYING_FIELDS, SAFE_FIELDS, IdentifierSummary, deidentify, pseudonym,
+    pseudonymous_ecg_id, read_key, relative_ecg_id)
 from pclr_keras.io import iter_records
 
 KEY = b"k3y-for-tests-0123456789abcdef-0123456789"
@@ -341,7 +343,7 @@ def test_ml4h_file_patient_id_and_dates(tmp_path):
     assert "MRN" not in pseudonymous_ecg_id(KEY, ecg_id)
 
 
-# --- pseudonyms, keys ---------------------------------------------------------
+# --- pseudonyms: the same patient, the same pseudonym ----------------------
 
 def test_same_patient_same_pseudonym_so_pairs_form(tmp_path):
     key_file = tmp_path / "pclr.key"
@@ -354,122 +356,29 @@ def test_same_patient_same_pseudonym_so_pairs_form(tmp_path):
     assert patients[0] == pseudonym(KEY, "P-17") == reference_hmac(KEY, "P-17")
 
 
-def test_read_key_strips_one_line_break_only(tmp_path):
-    for ending in (b"", b"\n", b"\r\n"):
-        (tmp_path / "key").write_bytes(KEY + ending)
-        assert read_key(tmp_path / "key") == KEY
-    (tmp_path / "key").write_bytes(b" " + KEY + b"\n\n")
-    assert read_key(tmp_path / "key") == b" " + KEY + b"\n"
 
 
-@pytest.mark.parametrize("content, words", [
-    (None, "no such key file"), (b"", "empty"), (b"\n", "empty"), (b"   \n", "empty"),
-    (b"short-secret-17\n", f"15 bytes, at least {MIN_KEY_BYTES}"), ("dir", "cannot read")])
-def test_key_file_errors_name_the_file_never_the_key(tmp_path, content, words):
-    path = tmp_path / "pclr.key"
-    if content == "dir":
-        path.mkdir()
-    elif content is not None:
-        path.write_bytes(content)
-    with pytest.raises(KeyFileError) as error:
-        read_key(path)
-    assert str(error.value).startswith(f"{path}: ") and words in str(error.value)
-    assert "short-secret" not in str(error.value)
-    if content is None or content.strip() == b"":
-        assert "openssl rand -hex 32" in str(error.value)
 
 
-def test_modes_are_checked():
-    with pytest.raises(ValueError, match="one of"):
-        deidentify({}, "anonymise")
-    with pytest.raises(ValueError, match="needs a key"):
-        deidentify({"patient_id": "1"}, "pseudonymize")
 
 
-def test_supplied_fields_are_kept_as_given():
-    meta = {"patient_id": "MRN-1", "mrn_field": "X-9", "age": "50", "acquisition_date": "2020-01-01"}
-    assert deidentify(meta, supplied=("mrn_field",)) == {"mrn_field": "X-9", "age": "50"}
-    assert deidentify(meta, "pseudonymize", key=KEY, supplied=("patient_id",))["patient_id"] \
-        == "MRN-1"
 
 
 # --- ages ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("born, recorded, age", [
-    ("07-08-1979", "04-29-2023", 43),          # GE MUSE, month first
-    ("1976-01-01", "2008-12-23", 32),          # Philips
-    ("19710123", "20130125105919", 42),        # DICOM DA and DT
-    ("19530508", "20021122091000", 49),        # HL7 TS
-    ("19530508", "20030508", 50),              # on the birthday
-    ("19530509", "20030508", 49),              # the day before
-    ("25-12-1960", "24.12.2000", 39),          # day first when the month cannot be 25
-    ("1976-01-01", None, None), ("1976-01-01", "22:41:16", None),  # no date: no guess
-    ("unknown", "2020-01-01", None), ("2021-01-01", "2020-01-01", None),
-    ("1976-02-30", "2020-01-01", None), (1.4e9, "2020-01-01", None)])
-def test_age_from(born, recorded, age):
-    assert age_from(born, recorded) == age
 
 
-def test_file_age_wins_over_birth_date():
-    meta = {"age": "46", "date_of_birth": "19530508", "acquisition_time": "20021122091000"}
-    assert deidentify(meta) == {"age": "46"}
-    assert deidentify({"date_of_birth": "19530508", "acquisition_time": "22:41:16"}) == {}
-    assert parse_date("20081223194446.000").isoformat() == "2008-12-23"
 
 
 # --- ids --------------------------------------------------------------------------
 
-def test_relative_ecg_ids(tmp_path):
-    (tmp_path / "ward7").mkdir()
-    nested = tmp_path / "ward7" / "Doe_John_0001.xml"
-    assert relative_ecg_id(nested, tmp_path) == "ward7/Doe_John_0001"
-    assert relative_ecg_id(f"{tmp_path}/codes.h5#exam_id=5", tmp_path) == "codes#exam_id=5"
-    assert relative_ecg_id(tmp_path / "ward7" / "rec", tmp_path) == "ward7/rec"  # WFDB name
-    assert relative_ecg_id(nested, nested) == "Doe_John_0001"  # a file given directly
-    assert relative_ecg_id(nested) == "Doe_John_0001"
-    assert relative_ecg_id("ward7/../ward7/x.dcm", ".") == "ward7/x"  # relative paths too
-    with pytest.raises(ValueError, match="not under the data root"):
-        relative_ecg_id("/elsewhere/a.xml", tmp_path)
 
 
-def test_relative_ids_from_a_relative_root(tmp_path, monkeypatch):
-    (tmp_path / "data" / "a").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    assert relative_ecg_id(tmp_path / "data" / "a" / "1.xml", "data") == "a/1"
-    assert relative_ecg_id("data/a/1.xml", tmp_path / "data") == "a/1"
 
 
-def test_error_messages_lose_the_root(tmp_path):
-    (tmp_path / "ward7").mkdir()
-    message = f"{tmp_path}/ward7/ecg1.xml: lead V1 has no WaveFormData"
-    assert without_root(message, tmp_path) == "ward7/ecg1.xml: lead V1 has no WaveFormData"
-    single = tmp_path / "ward7" / "ecg1.xml"
-    assert without_root(message, single) == "ecg1.xml: lead V1 has no WaveFormData"
 
 
 # --- summary ------------------------------------------------------------------
-
-def test_summary_says_pairs_were_not_formed_and_which_flag():
-    metas = [{"patient_id": "A", "acquisition_date": "2020-01-01", "age": "50"},
-             {"patient_id": "B", "dx": "Sinus rhythm"}, {"age": "60"}]
-    first, second = IdentifierSummary(), IdentifierSummary()
-    for meta in metas[:2]:
-        first.add(meta, deidentify(meta))
-    second.add(metas[2], deidentify(metas[2]))
-    summary = first.merge(second).as_dict()
-    assert summary["patient_ids_removed"] == 2
-    assert summary["fields_removed"] == {"acquisition_date": 1, "dx": 1, "patient_id": 2}
-    assert "2 ECG(s)" in summary["note"] and "no patient pairs" in summary["note"]
-    assert "--pseudonymize KEYFILE" in summary["note"] and "--keep-identifiers" in summary["note"]
-
-    supplied = IdentifierSummary()
-    supplied.add(metas[0], deidentify(metas[0]), patient_id_supplied=True)
-    assert supplied.as_dict()["note"] == ""  # the manifest's ids form the pairs
-    for mode, key in (("pseudonymize", KEY), ("keep", None)):
-        summary = IdentifierSummary(mode)
-        summary.add(metas[0], deidentify(metas[0], mode, key=key))
-        assert summary.as_dict()["note"] == ""
-        assert summary.as_dict()["patient_ids_pseudonymized"] == (mode == "pseudonymize")
 
 
 def test_module_does_not_import_tensorflow():

@@ -68,13 +68,20 @@ def distributions_of(module, module_to_distributions):
     return {normalise(d) for d in found} if found else {normalise(module)}
 
 
+def local_modules(path):
+    """Modules a file may import by bare name: those of its own folder and, in a
+    subfolder of tests/, those of tests/ (its conftest puts that folder on sys.path)."""
+    folders = [path.parent, *(p for p in path.parent.parents if p.is_relative_to(ROOT / "tests"))]
+    return {p.stem for folder in folders for p in folder.glob("*.py")}
+
+
 def undeclared_imports(files, required, optional, first_party):
     """Lines 'file:line imports X (distribution ...)' for imports setup.py does not cover."""
     module_to_distributions = importlib.metadata.packages_distributions()
     problems = []
     for path in files:
         source = notebook_source(path) if path.suffix == ".ipynb" else path.read_text()
-        local = {p.stem for p in path.parent.glob("*.py")}
+        local = local_modules(path)
         for module, line, at_top in imports(source, str(path)):
             if module in sys.stdlib_module_names or module in first_party or module in local:
                 continue

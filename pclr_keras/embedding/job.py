@@ -56,97 +56,116 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
-        model: a path to any encoder artifact `load_encoder` reads (ours,
-            ml4h's Keras 2 `.h5` or SavedModel), or a Keras model with an
-            `embed` layer.
-        sources: a `pclr tensorize` output folder (has `labels.csv` and
-            `shards/`), or ECG files and folders (walked for `.hea`, `.xml`,
-            HDF5 and NumPy files), read with `pclr_keras.io.iter_records` and
-            preprocessed for the encoder's variant.
-        out: str or Path. The output file; `<out>.parts/` (work in
-            progress), `<out>.errors.csv` and `<out>.summary.json` go beside it.
-        batch_size: int. ECGs per forward pass.
-        shard: (i, n). Embed only the units (tensorized ECGs, or input files)
-            whose position p in the sorted input has p % n == i.
-        chunk_size: int. Units per part file: the granularity of resuming.
-        output_format: "parquet" or "csv"; default: csv if `out` ends with
-            `.csv`, else parquet.
-        progress: bool. Show a progress bar.
-        variant: str or None. The encoder's variant; default: the one its
-            input shape names (`variant_for_input_shape`).
-        workers: int or None. Threads reading raw files (default: min(4, cores)).
-        reader_options: dict for the HDF5 / NumPy readers (`fs`, `lead_names`,
-            `units`, `layout`).
-        patient_id_field: str or None. Raw files: a metadata field holding
-            the patient id, written as read; else the file's follows `identifiers`.
-        keep_parts: bool. Keep `<out>.parts/` after the output is written.
-        max_flat_leads: int. Raw files: an ECG with up to this many flat
-            leads is embedded and its flat leads listed in `quality`
-            ("flat:V1"); more are rejected. 0 rejects any (`--strict`). A
-            tensorized folder carries the `quality` its `labels.csv` has.
-        windows: "first" embeds the first 10 s of each ECG (each row of a
-            tensorized folder); "all" every whole 10 s window (for raw
-            files, as `pclr tensorize --windows all` cuts them; for a
-            tensorized folder, its `window` rows of each ECG).
-        aggregate: with `windows="all"`: "mean" writes one row per ECG, the
-            mean representation over its windows and their count
-            (`windows`); "none" one row per window (`ecg_id#wK`, `window`,
-            `start_s`).
-        identifiers, key_file: raw files: "remove" (default), "pseudonymize"
-            (default with a `key_file`) or "keep" (`pclr_keras.deidentify`).
-        precision: `float32`, `bfloat16`, `float16` or `auto` (`pclr_keras.precision`);
-            None: a path in float32, a model as it computes. In the part digests:
-            a re-run in another precision recomputes rather than mixing the two.
+        model: a path to any encoder artifact `load_encoder` reads (ours, ml4h's Keras 2 `.h5`
+            or SavedModel), or a Keras model with an `embed` layer.
+        sources: a `pclr tensorize` output folder (has `labels.csv` and `shards/`), or ECG
+            files and folders, read by `pclr_keras.io` and preprocessed for the variant.
+        out: str or Path. The output file; `<out>.parts/` (work in progress),
+            `<out>.errors.csv` and `<out>.summary.json` go beside it.
+        batch_size, chunk_size: int. ECGs per forward pass; units per part file (the
+            granularity of resuming).
+        shard: (i, n). Embed the units (tensorized ECGs, input files) at positions p % n == i.
+        output_format: "parquet" or "csv"; default: csv if `out` ends with `.csv`.
+        progress, keep_parts: bool. Show a progress bar; keep `<out>.parts/` at the end.
+        variant: str or None. Default: the one the encoder's input shape names.
+        workers, reader_options: raw files: reading threads (default: min(4, cores)); a dict
+            for the HDF5 / NumPy readers (`fs`, `lead_names`, `units`, `layout`).
+        patient_id_field: str or None. Raw files: a metadata field holding the patient id,
+            written as read; else the file's follows `identifiers`.
+        max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded,
+            its flat leads listed in `quality` ("flat:V1"); 0 rejects any (`--strict`).
+        windows, aggregate: "first" embeds the first 10 s of each ECG (each row of a
+            tensorized folder); "all" every whole 10 s window (as `pclr tensorize --windows
+            all` cuts them; a tensorized folder's `window` rows), written as one row per ECG
+            (`aggregate="mean"`: the mean representation and the count, `windows`) or per
+            window ("none": `ecg_id#wK`, `window`, `start_s`).
+        identifiers, key_file: raw files: "remove" (default), "pseudonymize" (default with a
+            `key_file`) or "keep" (`pclr_keras.deidentify`).
+        precision: `float32`, `bfloat16`, `float16`, `auto` (`pclr_keras.precision`) or None
+            (a path: float32; a model: as it computes). In the part digests.
 
     Returns:
-        dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected`
-        (problem -> count), `out`, `errors`, `shard`, `variant`, `model`,
-        `parts`, `parts_reused`, `seconds`, `ecgs_per_second`, ... (also
-        written to `<out>.summary.json`).
+        dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected` (problem ->
+        count), `out`, `errors`, `shard`, `variant`, `model`, `parts`, `parts_reused`,
+        `seconds`, `ecgs_per_second`, ... (also written to `<out>.summary.json`).
 
     Raises:
-        ValueError: bad arguments. `outcome.NoInput` (a ValueError): no ECG
-            file in `sources`; the summary is written first.
-        FileNotFoundError: a model path that does not exist.
+        ValueError: bad arguments; `outcome.NoInput` (a ValueError) when `sources` hold no
+            ECG file, after writing the summary. FileNotFoundError: no such model path.
     """
-    began = time.perf_counter()
-    check_windows(windows, aggregate)
-    index, count = check_shard(shard)
-    batch_size = positive_int(batch_size, "batch_size")
-    chunk_size = positive_int(chunk_size, "chunk_size")
-    out = Path(out)
-    fmt = choose_format(out, output_format)
+    job = _Job.checked(out, output_format, shard, batch_size, chunk_size, windows, aggregate,
+                       progress, keep_parts)
     encoder, description = resolve_model(model, precision)
     variant = variant_of(encoder, variant)
-    dim = int(encoder.output.shape[-1])
-    identity = model_digest(encoder)
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     data = _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads,
-                        windows, out)
+                        windows, job.out)
     try:
+        identity = model_digest(encoder)
         settings = _part_settings(identity, variant, data.unit, reader_options, policy,
                                   max_flat_leads, windows, aggregate, compute_precision(encoder))
-        plan = _Plan.of(data, (index, count), chunk_size, settings, out, fmt, dim)
-        done = finished(out, plan.job)
-        if done is not None:
-            return done
-        reused = _embed_chunks(data, encoder, plan, out, dim, batch_size, windows, aggregate,
-                               progress)
-        summary = {
-            "out": out.name, "errors": output_paths(out)[1].name, "format": fmt,
-            "model": description, "model_digest": identity, "variant": variant.name,
-            "embedding_dim": dim, "shard": [index, count],
-            "inputs": int(data.count), "units_in_shard": int(len(plan.positions)),
-            "unit": data.unit, "parts": len(plan.chunks), "parts_reused": reused,
-            "job": plan.job, "windows": windows,
-            "aggregate": aggregate if windows == "all" else None,
-            "identifiers": policy.mode if data.unit == "file" else TENSORIZED_IDENTIFIERS,
-            "precision": compute_precision(encoder),
-        }
-        return assemble(plan.part_paths, out, fmt, dim, summary, windows=windows,
-                        aggregate=aggregate, began=began, keep_parts=keep_parts)
+        about = {"model": description, "model_digest": identity, "variant": variant.name}
+        return _run(job, data, encoder, settings, about, policy.mode)
     finally:
         data.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """The checked options of one `embed` call, and when it began (for its throughput)."""
+
+    out: Path
+    fmt: str
+    shard: tuple
+    batch_size: int
+    chunk_size: int
+    windows: str
+    aggregate: str
+    progress: bool
+    keep_parts: bool
+    began: float
+
+    @classmethod
+    def checked(cls, out, output_format, shard, batch_size, chunk_size, windows, aggregate,
+                progress, keep_parts):
+        """The options, or a `ValueError` naming the first one that is not valid."""
+        began = time.perf_counter()
+        check_windows(windows, aggregate)
+        shard = check_shard(shard)
+        batch_size = positive_int(batch_size, "batch_size")
+        chunk_size = positive_int(chunk_size, "chunk_size")
+        fmt = choose_format(Path(out), output_format)
+        return cls(Path(out), fmt, shard, batch_size, chunk_size, windows, aggregate, progress,
+                   keep_parts, began)
+
+
+def _run(job, data, encoder, settings, about, identifiers):
+    """Computes the parts not done yet and assembles them into the output; a job already
+    finished returns its stored summary.
+
+    `about`: the model's entries of the summary (`model`, `model_digest`, `variant`);
+    `identifiers`: the policy's mode, for raw files.
+    """
+    dim = int(encoder.output.shape[-1])
+    plan = _Plan.of(data, job.shard, job.chunk_size, settings, job.out, job.fmt, dim)
+    done = finished(job.out, plan.job)
+    if done is not None:
+        return done
+    reused = _embed_chunks(data, encoder, plan, job.out, dim, job.batch_size, job.windows,
+                           job.aggregate, job.progress)
+    index, count = job.shard
+    summary = {
+        "out": job.out.name, "errors": output_paths(job.out)[1].name, "format": job.fmt,
+        **about, "embedding_dim": dim, "shard": [index, count],
+        "inputs": int(data.count), "units_in_shard": int(len(plan.positions)),
+        "unit": data.unit, "parts": len(plan.chunks), "parts_reused": reused,
+        "job": plan.job, "windows": job.windows,
+        "aggregate": job.aggregate if job.windows == "all" else None,
+        "identifiers": identifiers if data.unit == "file" else TENSORIZED_IDENTIFIERS,
+        "precision": compute_precision(encoder),
+    }
+    return assemble(plan.part_paths, job.out, job.fmt, dim, summary, windows=job.windows,
+                    aggregate=job.aggregate, began=job.began, keep_parts=job.keep_parts)
 
 
 TENSORIZED_IDENTIFIERS = "as tensorized"

@@ -182,6 +182,41 @@ def _read_lead(lead_data, kind, source):
     return lead_id, counts.astype(np.float64) * (step * scale)
 
 
+def _sampling_rate(node, kind, source):
+    """The waveform's rate in Hz: SampleBase * 10**SampleExponent, checked positive."""
+    base_text = _text(node, "SampleBase")
+    if base_text is None:
+        raise ECGReadError(source, f"the {kind} waveform has no SampleBase (sampling rate)")
+    base = _number(base_text, source, f"{kind} SampleBase")
+    exponent_text = _text(node, "SampleExponent")
+    exponent = 0 if exponent_text is None else _number(exponent_text, source,
+                                                        f"{kind} SampleExponent")
+    fs = base * 10.0 ** exponent
+    if not (math.isfinite(fs) and fs > 0):
+        raise ECGReadError(source, f"the {kind} waveform's sampling rate "
+                                   f"{base_text}e{exponent_text or 0} Hz is not positive")
+    return fs
+
+
+def _read_leads(node, kind, source):
+    """Lead name -> mV of every LeadData of the waveform: at least one, each once,
+    all of one length."""
+    leads = {}
+    for lead_data in node.findall("LeadData"):
+        name, values = _read_lead(lead_data, kind, source)
+        if name.lower() in {known.lower() for known in leads}:
+            raise ECGReadError(source, f"lead {name} appears twice in the {kind} waveform")
+        leads[name] = values
+    if not leads:
+        raise ECGReadError(source, f"the {kind} waveform holds no LeadData")
+    lengths = {name: values.size for name, values in leads.items()}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+        raise ECGReadError(source, f"the leads of the {kind} waveform differ in length "
+                                   f"({detail}); cannot form one multi-lead signal")
+    return leads
+
+
 def read_muse_xml(path, waveform="Rhythm"):
     """Reads a GE MUSE XML resting ECG into an `ECGRecord` in millivolts.
 
@@ -214,33 +249,8 @@ def read_muse_xml(path, waveform="Rhythm"):
     root = _parse(source, path)
     node, n_found = _select_waveform(root, waveform, source)
     kind = _text(node, "WaveformType")
-
-    base_text = _text(node, "SampleBase")
-    if base_text is None:
-        raise ECGReadError(source, f"the {kind} waveform has no SampleBase (sampling rate)")
-    base = _number(base_text, source, f"{kind} SampleBase")
-    exponent_text = _text(node, "SampleExponent")
-    exponent = 0 if exponent_text is None else _number(exponent_text, source,
-                                                        f"{kind} SampleExponent")
-    fs = base * 10.0 ** exponent
-    if not (math.isfinite(fs) and fs > 0):
-        raise ECGReadError(source, f"the {kind} waveform's sampling rate "
-                                   f"{base_text}e{exponent_text or 0} Hz is not positive")
-
-    leads = {}
-    for lead_data in node.findall("LeadData"):
-        name, values = _read_lead(lead_data, kind, source)
-        if name.lower() in {known.lower() for known in leads}:
-            raise ECGReadError(source, f"lead {name} appears twice in the {kind} waveform")
-        leads[name] = values
-    if not leads:
-        raise ECGReadError(source, f"the {kind} waveform holds no LeadData")
-    lengths = {name: values.size for name, values in leads.items()}
-    if len(set(lengths.values())) > 1:
-        detail = ", ".join(f"{name}: {n}" for name, n in lengths.items())
-        raise ECGReadError(source, f"the leads of the {kind} waveform differ in length "
-                                   f"({detail}); cannot form one multi-lead signal")
-
+    fs = _sampling_rate(node, kind, source)
+    leads = _read_leads(node, kind, source)
     stored = list(leads)
     derived = add_derived_limb_leads(leads)
     names = standard_order(list(leads))

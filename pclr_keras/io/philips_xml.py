@@ -197,6 +197,46 @@ def _median_beats(waveforms_node, source):
                      {"waveform": "median beat"})
 
 
+def _document(root, source):
+    """(document type, version) of a Philips export in a version this reader knows."""
+    if local_name(root.tag) != "restingecgdata":
+        raise ECGReadError(source, f"root element is <{local_name(root.tag)}>, not "
+                                   "<restingecgdata>: not a Philips ECG XML export")
+    doc_type = _text(root, "documentinfo/documenttype") or "?"
+    version = _text(root, "documentinfo/documentversion") or "?"
+    if version not in SUPPORTED_VERSIONS:
+        raise ECGReadError(source, f"{doc_type} XML version {version} is not supported "
+                                   f"(versions {', '.join(SUPPORTED_VERSIONS)})")
+    return doc_type, version
+
+
+def _rhythm_leads(waveforms, labels, fs, source):
+    """Label -> the rhythm's stored values of that lead (residuals rebuilt), and how many
+    unlabelled channels were dropped; the channels must fill durationperchannel."""
+    duration_ms = _number(waveforms.get("durationperchannel"), source,
+                          "parsedwaveforms durationperchannel")
+    samples = int(round(duration_ms * fs / 1000.0))
+    channels, compressed = _decode_channels(waveforms, samples, labels, source)
+    if len(channels) < len(labels):
+        raise ECGReadError(source, f"{len(labels)} leads labelled but {len(channels)} "
+                                   "channels stored")
+    extra_channels = len(channels) - len(labels)
+    channels = channels[:len(labels)]
+    if any(c.size != samples for c in channels):
+        sizes = sorted({c.size for c in channels})
+        raise ECGReadError(source, f"channels hold {sizes} samples; durationperchannel "
+                                   f"{duration_ms:g} ms at {fs:g} Hz means {samples}")
+    leads = dict(zip(labels, channels))
+    if len(leads) != len(labels):
+        raise ECGReadError(source, f"a lead label appears twice in {labels}")
+    if compressed:
+        if tuple(labels[:len(_RESIDUAL_LEADS)]) != _RESIDUAL_LEADS:
+            raise ECGReadError(source, f"XLI data with leads {labels[:6]}: residual storage "
+                                       f"expects {list(_RESIDUAL_LEADS)} first")
+        _rebuild_residuals(leads)
+    return leads, extra_channels
+
+
 def read_philips_xml(path, median_beats=False):
     """Reads a Philips (Sierra) ECG XML file into an `ECGRecord` in millivolts.
 
@@ -218,14 +258,7 @@ def read_philips_xml(path, median_beats=False):
     """
     source = str(path)
     root = parse_untrusted_xml(source, path, "Philips")
-    if local_name(root.tag) != "restingecgdata":
-        raise ECGReadError(source, f"root element is <{local_name(root.tag)}>, not "
-                                   "<restingecgdata>: not a Philips ECG XML export")
-    doc_type = _text(root, "documentinfo/documenttype") or "?"
-    version = _text(root, "documentinfo/documentversion") or "?"
-    if version not in SUPPORTED_VERSIONS:
-        raise ECGReadError(source, f"{doc_type} XML version {version} is not supported "
-                                   f"(versions {', '.join(SUPPORTED_VERSIONS)})")
+    doc_type, version = _document(root, source)
     signal = _find(root, "dataacquisition/signalcharacteristics")
     waveforms_node = _find(root, "waveforms")
     waveforms = _find(waveforms_node, "parsedwaveforms")
@@ -236,28 +269,8 @@ def read_philips_xml(path, median_beats=False):
                  source, "samplingrate")
     resolution = _number(_text(signal, "resolution") or _text(signal, "signalresolution")
                          or waveforms.get("resolution"), source, "signal resolution (uV)")
-    duration_ms = _number(waveforms.get("durationperchannel"), source,
-                          "parsedwaveforms durationperchannel")
-    samples = int(round(duration_ms * fs / 1000.0))
     labels = _lead_labels(waveforms, signal)
-    channels, compressed = _decode_channels(waveforms, samples, labels, source)
-    if len(channels) < len(labels):
-        raise ECGReadError(source, f"{len(labels)} leads labelled but {len(channels)} "
-                                   "channels stored")
-    extra_channels = len(channels) - len(labels)
-    channels = channels[:len(labels)]
-    if any(c.size != samples for c in channels):
-        sizes = sorted({c.size for c in channels})
-        raise ECGReadError(source, f"channels hold {sizes} samples; durationperchannel "
-                                   f"{duration_ms:g} ms at {fs:g} Hz means {samples}")
-    leads = dict(zip(labels, channels))
-    if len(leads) != len(labels):
-        raise ECGReadError(source, f"a lead label appears twice in {labels}")
-    if compressed:
-        if tuple(labels[:len(_RESIDUAL_LEADS)]) != _RESIDUAL_LEADS:
-            raise ECGReadError(source, f"XLI data with leads {labels[:6]}: residual storage "
-                                       f"expects {list(_RESIDUAL_LEADS)} first")
-        _rebuild_residuals(leads)
+    leads, extra_channels = _rhythm_leads(waveforms, labels, fs, source)
     names = standard_order(labels)
     meta = _meta(root, version, doc_type)
     meta.update(waveform="rhythm", extra_channels=extra_channels)

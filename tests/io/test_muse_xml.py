@@ -283,7 +283,7 @@ def test_file_without_doctype_reads(tmp_path):
 def test_module_does_not_import_tensorflow():
     code = ("import sys, pclr_keras.io.muse_xml; "
             "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1])
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
     assert done.returncode == 0
 
 

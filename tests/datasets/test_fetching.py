@@ -11,8 +11,6 @@ import io
 import json
 import shutil
 import socket
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -23,7 +21,6 @@ import pytest
 
 from conftest import require_shared
 from local_server import serve  # noqa: F401 (a fixture)
-from pclr_keras import datasets
 from pclr_keras.datasets import DatasetError, fetch
 
 IDS_100 = list(range(1, 21)) + [39, 45, 50]  # patient 13619 has 4 of these; 39: MI;STTC
@@ -339,27 +336,6 @@ def test_code15_is_checked_with_zenodo_md5s_and_unzipped(tmp_path, serve):
               tensorize_out=tmp_path / "tensors", **QUICK)
 
 
-def test_physionet_checksum_lists_parse():
-    shared = require_shared("data")
-    ptbxl = datasets.parse_sha256sums((shared / "ptbxl" / "SHA256SUMS.txt").read_text())
-    assert ptbxl["ptbxl_database.csv"] == (
-        "sha256", "cd9bf4e6445c5e022605857c4d6f90c90ff0e62df847da52efaebe94de786156")
-    ludb = datasets.parse_sha256sums((shared / "ludb" / "SHA256SUMS.txt").read_text())
-    assert len(ludb) == 2805 and "data/1.hea" in ludb
-    assert datasets.parse_sha256sums(f"{'a' * 64} *b.bin\n\n") == {"b.bin": ("sha256", "a" * 64)}
-    with pytest.raises(DatasetError, match="line 1"):
-        datasets.parse_sha256sums("not a checksum line")
-
-
-def test_registry_entries_and_no_tensorflow_import():
-    assert {"ptbxl", "ludb", "challenge2021", "code15"} <= set(datasets.DATASETS)
-    assert datasets.DATASETS["ptbxl"].url == "https://physionet.org/files/ptb-xl/1.0.3/"
-    assert "ptbxl" in datasets.describe()
-    code = ("import sys, pclr_keras.datasets; "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-
-
 def test_ludb_manifest_has_one_patient_per_record(tmp_path, serve):
     shared = require_shared("data/ludb")
     folder = tmp_path / "site" / "files" / "ludb" / "1.0.1"
@@ -378,20 +354,6 @@ def test_ludb_manifest_has_one_patient_per_record(tmp_path, serve):
     assert manifest.patient_id.tolist() == ["1", "2", "3"]
     for column in ("Sex", "Age", "Rhythms", "Hypertrophies"):
         assert manifest[column].fillna("").tolist() == reference[column].fillna("").tolist()
-
-
-def test_challenge2021_default_selection_and_manifest(tmp_path):
-    dataset = datasets.DATASETS["challenge2021"]
-    rate, patterns = datasets._patterns(dataset, "challenge2021", None, None)
-    listed = ["RECORDS", "training/georgia/g1/E00001.hea", "training/georgia/g1/E00001.mat",
-              "training/georgia/g1/E00001.png", "training/ptb-xl/g1/HR00001.hea"]
-    assert [p for p in listed if datasets._matches(p, patterns)] == listed[:3] + listed[4:]
-    for path in listed[1:3] + ["training/ptb-xl/g1/HR00001.hea"]:
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text("")
-    manifest = dataset.manifest(tmp_path, rate)  # HR00001 has no signal file: left out
-    assert manifest.to_dict("records") == [
-        {"path": "training/georgia/g1/E00001", "patient_id": "", "database": "georgia"}]
 
 
 def test_cli_exit_codes_usage_for_unknown_names_failure_for_fetch_problems(tmp_path, serve,
