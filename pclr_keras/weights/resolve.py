@@ -174,7 +174,8 @@ def hub_path(spec):
 
 
 def describe_preset(name):
-    """Every field of one preset, one per line, for `pclr presets NAME`."""
+    """Every field of one preset and, for a downloaded one, where its files come from and
+    are kept: one per line, for `pclr presets NAME`."""
     preset = get_preset(name)
     card = preset.model_card if "://" in preset.model_card else PACKAGE_DIR / preset.model_card
     lines = [("name", preset.name), ("version", preset.version), ("variant", preset.variant),
