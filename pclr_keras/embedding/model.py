@@ -12,16 +12,19 @@ _FORWARD = weakref.WeakKeyDictionary()
 
 
 def resolve_model(model, precision=None):
-    """(encoder, description): a path goes through `load_encoder`.
+    """(encoder, description) for `--model`: a name or path is loaded by `load_encoder`.
 
-    `precision` (`pclr_keras.precision`): what the encoder computes in; None
-    keeps a path's float32 and a model's own.
+    The one way in for the local job and Beam alike: a preset name, URL or
+    file goes through `pclr_keras.weights.load.load_encoder` (which resolves
+    it through `pclr_keras.weights.resolve`); a Keras model is cut at
+    `embed`. `precision` (`pclr_keras.precision`): what the encoder computes
+    in; None keeps a path's float32 and a model's own.
     """
-    from pclr_keras.artifacts import encoder_only, load_encoder
     from pclr_keras.precision import with_precision
+    from pclr_keras.weights.load import encoder_only, load_encoder
 
     if isinstance(model, (str, os.PathLike)):
-        return with_precision(load_encoder(model), precision), model_label(model)
+        return load_encoder(model, precision=precision or "float32"), model_label(model)
     return (with_precision(encoder_only(model), precision),
             getattr(model, "name", type(model).__name__))
 

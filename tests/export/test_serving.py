@@ -12,13 +12,13 @@ import pytest
 
 from conftest import NARROW_ENCODER, require_shared
 from serving_client import serve
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
+from pclr_keras.export.serving import (
+    RAW_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE, grpc_request, request_inputs, rest_body,
+    warmup_requests)
 from pclr_keras.io import read_wfdb
 from pclr_keras.models import build_encoder
 from pclr_keras.preprocess import ECGValidationError, leads_in_variant_order, preprocess_ecg
-from pclr_keras.serving import (
-    RAW_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE, grpc_request, request_inputs, rest_body,
-    warmup_requests)
 from pclr_keras.variants import STANDARD_LEADS, get_variant
 
 ATOL = 1e-5

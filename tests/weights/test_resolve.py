@@ -1,14 +1,13 @@
-"""Presets by name: the packaged weights, preset folders, and every download source.
+"""Names, addresses and files -> local weights: presets, https:// and hf://, checked.
 
 Downloads come from a server on 127.0.0.1 (`local_server.py`); the Hugging
 Face test builds the Hub's cache layout and loads it with HF_HUB_OFFLINE=1;
-ml4h's presets are tested by their pinned metadata, offline, and with files
-of another hash. No test reaches the internet.
+ml4h's presets are tested offline and with files of another hash. No test
+reaches the internet.
 """
 
 import dataclasses
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -19,16 +18,14 @@ import pytest
 
 from conftest import SMALL_ENCODER
 from local_server import serve  # noqa: F401 (a fixture)
-from pclr_keras import presets
-from pclr_keras.artifacts import load_encoder, save_preset
-from pclr_keras.cli import main as pclr_main
+from pclr_keras.export.artifacts import save_preset
 from pclr_keras.models import build_encoder
-from pclr_keras.presets import PRESETS, PresetFile, PresetUnavailableError
+from pclr_keras.weights.load import load_encoder
+from pclr_keras.weights.presets import ALIASES, PRESETS, WEIGHTS_DIR, PresetFile
+from pclr_keras.weights.resolve import PresetUnavailableError, resolve_path, weights_sha256
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_ZOO_H5 = ROOT / "model_zoo" / "PCLR" / "PCLR.h5"
-V01_COMMIT = "9579182"  # the commit whose model_zoo/PCLR/PCLR.h5 is the v0.1 release
-V02_COMMIT = "d22b241"  # ... and the last whose file is the v0.2 release
 
 
 @pytest.fixture
@@ -52,49 +49,15 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-# -- the packaged presets -----------------------------------------------------
-def test_pclr_ptbxl_is_the_released_encoder_with_identical_outputs():
-    preset = load_encoder("pclr-ptbxl")
-    released = load_encoder(MODEL_ZOO_H5)
-    assert preset.input.shape == (None, 4096, 12) and preset.output.shape == (None, 320)
-    batch = ecgs(preset, n=2)
-    np.testing.assert_array_equal(preset.predict(batch, verbose=0),
-                                  released.predict(batch, verbose=0))
-    current = presets.WEIGHTS_DIR / presets.ALIASES["pclr-ptbxl"]
-    metadata = json.loads((current / "metadata.json").read_text())
-    assert metadata["converted_from"].endswith(sha256(MODEL_ZOO_H5))
-
-
-@pytest.mark.parametrize("commit, name", [(V01_COMMIT, "pclr-ptbxl-v0.1"),
-                                          (V02_COMMIT, "pclr-ptbxl-v0.2")])
-def test_earlier_releases_hold_their_model_zoo_file_from_the_git_history(tmp_path, commit, name):
-    shown = subprocess.run(["git", "show", f"{commit}:model_zoo/PCLR/PCLR.h5"],
-                           cwd=ROOT, capture_output=True)
-    if shown.returncode != 0:
-        pytest.skip(f"the git history with commit {commit} is not here (a shallow clone?)")
-    (tmp_path / "released.h5").write_bytes(shown.stdout)
-    released, preset = load_encoder(tmp_path / "released.h5"), load_encoder(name)
-    assert len(released.weights) == len(preset.weights)
-    for a, b in zip(released.get_weights(), preset.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    metadata = json.loads((presets.WEIGHTS_DIR / name / "metadata.json").read_text())
-    assert metadata["converted_from"].endswith(hashlib.sha256(shown.stdout).hexdigest())
-
-
-def test_every_preset_says_what_it_is_and_has_a_model_card():
-    assert presets.ALIASES["pclr-ptbxl"] in PRESETS
-    for preset in PRESETS.values():
-        card = Path(presets.__file__).parent / preset.model_card
-        assert card.is_file(), preset.name
-        for field in ("version", "variant", "training_data", "code_licence", "weights_licence",
-                      "source_url", "date"):
-            assert getattr(preset, field), (preset.name, field)
-        assert len(preset.sha256) == 64 and preset.size > 20_000_000
-        if preset.packaged:
-            metadata = json.loads((presets.WEIGHTS_DIR / preset.packaged / "metadata.json")
-                                  .read_text())
-            assert metadata["preset_version"] == preset.version
-            assert metadata["input_shape"] == [None, *preset.input_shape]
+# -- files, folders and packaged presets ---------------------------------------
+def test_a_path_is_itself_and_a_packaged_name_is_its_folder_with_the_pinned_digest(tmp_path):
+    assert resolve_path(tmp_path) == tmp_path and resolve_path(str(MODEL_ZOO_H5)) == MODEL_ZOO_H5
+    folder = resolve_path("pclr-ptbxl")
+    assert folder == WEIGHTS_DIR / ALIASES["pclr-ptbxl"]
+    digest = weights_sha256(folder)
+    assert digest == sha256(folder / "model.weights.h5") == PRESETS[folder.name].sha256
+    assert weights_sha256(MODEL_ZOO_H5) == sha256(MODEL_ZOO_H5)
+    assert weights_sha256(tmp_path) is None  # a folder without model.weights.h5
 
 
 def test_an_unknown_name_lists_the_presets_and_the_closest_one():
@@ -105,31 +68,6 @@ def test_an_unknown_name_lists_the_presets_and_the_closest_one():
     assert all(name in message for name in PRESETS)
     with pytest.raises(FileNotFoundError, match="(?s)Presets:\n.*pclr-ml4h"):
         load_encoder("pclr-nope")
-
-
-# -- preset folders -----------------------------------------------------------
-def test_save_preset_writes_kerashub_layout_and_loads_back_identical(small_encoder, tmp_path):
-    folder = save_preset(small_encoder, tmp_path / "mine", metadata={"preset_version": "7"},
-                         model_card="# my card\n")
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "README.md", "config.json", "metadata.json", "model.weights.h5"]
-    metadata = json.loads((folder / "metadata.json").read_text())
-    assert metadata["parameter_count"] == small_encoder.count_params()
-    assert metadata["weights_sha256"] == sha256(folder / "model.weights.h5")
-    assert metadata["preset_version"] == "7"
-    batch = ecgs(small_encoder)
-    np.testing.assert_array_equal(load_encoder(folder).predict(batch, verbose=0),
-                                  small_encoder.predict(batch, verbose=0))
-    save_preset(small_encoder, folder)  # replacing an existing folder
-    assert not (folder / "README.md").exists()
-
-
-def test_a_preset_folder_with_replaced_weights_is_refused(small_encoder, tmp_path):
-    folder = save_preset(small_encoder, tmp_path / "mine")
-    other = save_preset(build_encoder("pclr", **SMALL_ENCODER), tmp_path / "other")
-    (folder / "model.weights.h5").write_bytes((other / "model.weights.h5").read_bytes())
-    with pytest.raises(ValueError, match=r"model.weights.h5: SHA-256 .* but metadata.json says"):
-        load_encoder(folder)
 
 
 # -- https:// -----------------------------------------------------------------
@@ -195,24 +133,6 @@ def test_a_partial_download_is_resumed_with_a_range_request(served_model, cache)
 
 
 # -- downloaded presets (ml4h's, and one served here) ---------------------------
-def test_ml4h_presets_are_pinned_to_ml4h_lfs_pointers():
-    ml4h = PRESETS["pclr-ml4h"]
-    (weights,) = ml4h.files
-    assert weights.sha256 == "50ca4fe3dd60c83d92eb4cd96cab4204e48193d6d42ee1704b758ab58675c9be"
-    assert weights.size == 25_690_896
-    assert weights.url.startswith("https://media.githubusercontent.com/media/broadinstitute/ml4h/")
-    assert weights.url.endswith("/model_zoo/PCLR/PCLR.h5")
-    lead_i = {Path(f.path).name: f for f in PRESETS["pclr-ml4h-lead-I"].files}
-    assert lead_i["variables.data-00000-of-00001"].sha256.startswith("ed447ea195ee03ee")
-    assert lead_i["variables.data-00000-of-00001"].size == 25_555_425
-    lead_ii = {Path(f.path).name: f for f in PRESETS["pclr-ml4h-lead-II"].files}
-    assert lead_ii["variables.data-00000-of-00001"].sha256.startswith("59347e3fb27c3fb9")
-    assert {name for name in lead_i} == {"saved_model.pb", "variables.index",
-                                         "variables.data-00000-of-00001"}
-    assert (PRESETS["pclr-ml4h-lead-II"].variant, PRESETS["pclr-ml4h-lead-II"].input_shape) == (
-        "lead_II", (2500, 1))
-
-
 def test_ml4h_offline_says_what_to_download_and_where(cache, monkeypatch):
     monkeypatch.setenv("PCLR_OFFLINE", "1")
     with pytest.raises(PresetUnavailableError) as caught:
@@ -295,8 +215,8 @@ def test_hf_preset_loads_from_the_hugging_face_cache_offline(small_encoder, tmp_
     np.save(tmp_path / "expected.npy", expected)
     script = (
         "import numpy as np, sys\n"
-        "from pclr_keras.artifacts import load_encoder\n"
-        "from pclr_keras.presets import PresetUnavailableError\n"
+        "from pclr_keras.weights.load import load_encoder\n"
+        "from pclr_keras.weights.resolve import PresetUnavailableError\n"
         f"x = np.random.default_rng(0).normal(size=(3, {small_encoder.input.shape[1]}, 12))"
         ".astype('float32')\n"
         "for spec in ('hf://ecg-lab/pclr-small', 'hf://ecg-lab/pclr-small@v1'):\n"
@@ -319,22 +239,3 @@ def test_hf_preset_loads_from_the_hugging_face_cache_offline(small_encoder, tmp_
 def test_hf_address_must_name_org_and_repository():
     with pytest.raises(ValueError, match="hf://org/name"):
         load_encoder("hf://just-a-name")
-
-
-# -- the command line -------------------------------------------------------------
-def test_pclr_presets_and_version(capsys):
-    from pclr_keras import __version__
-
-    assert pclr_main(["presets"]) == 0
-    table = capsys.readouterr().out
-    assert all(name in table for name in PRESETS) and "(= pclr-ptbxl)" in table
-    assert pclr_main(["presets", "pclr-ml4h"]) == 0
-    details = capsys.readouterr().out
-    assert "50ca4fe3dd60c83d92eb4cd96cab4204e48193d6d42ee1704b758ab58675c9be" in details
-    assert "GPL-3.0" in details
-    with pytest.raises(SystemExit) as caught:
-        pclr_main(["--version"])
-    assert caught.value.code == 0 and capsys.readouterr().out.strip() == f"pclr-keras {__version__}"
-    setup_version = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT,
-                                   capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    assert setup_version == __version__

@@ -1,5 +1,6 @@
-"""Exported encoders load in plain Keras / TensorFlow, in a fresh process."""
+"""Exported encoders load in plain Keras / TensorFlow, in a fresh process; preset folders load back."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 
 from conftest import SMALL_ENCODER
-from pclr_keras.artifacts import export_encoder, load_encoder
 from pclr_keras.cli import main as pclr_main
+from pclr_keras.export.artifacts import export_encoder, save_preset
 from pclr_keras.models import build_encoder, build_pretraining_model
+from pclr_keras.weights.load import load_encoder
 
 # Runs with no pclr_keras on the path: what a downstream user or TF Serving host has.
 FRESH_PROCESS_CHECK = textwrap.dedent("""
@@ -153,3 +155,20 @@ def test_cli_export_needs_weights_or_untrained(tmp_path):
     with pytest.raises(SystemExit, match="--untrained"):
         pclr_main(["export", "--out", str(tmp_path)])
 
+
+def test_save_preset_writes_kerashub_layout_and_loads_back_identical(tmp_path):
+    small_encoder = build_encoder("pclr", **SMALL_ENCODER)
+    folder = save_preset(small_encoder, tmp_path / "mine", metadata={"preset_version": "7"},
+                         model_card="# my card\n")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "config.json", "metadata.json", "model.weights.h5"]
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["parameter_count"] == small_encoder.count_params()
+    assert metadata["weights_sha256"] == hashlib.sha256(
+        (folder / "model.weights.h5").read_bytes()).hexdigest()
+    assert metadata["preset_version"] == "7"
+    batch = np.random.default_rng(0).normal(size=(3, 256, 12)).astype("float32")
+    np.testing.assert_array_equal(load_encoder(folder).predict(batch, verbose=0),
+                                  small_encoder.predict(batch, verbose=0))
+    save_preset(small_encoder, folder)  # replacing an existing folder
+    assert not (folder / "README.md").exists()

@@ -1,4 +1,4 @@
-"""Tests of `pclr_keras.upstream` against Keras 2 files written by tf_keras.
+"""Tests of `pclr_keras.weights.upstream` against Keras 2 files written by tf_keras.
 
 `upstream_fixtures.py` builds ml4h-style models in tf_keras (Keras 2) in a
 subprocess and saves them as ml4h did; loading them must give our encoder
@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from pclr_keras.upstream import load_upstream
+from pclr_keras.weights.upstream import load_upstream
 
 ATOL = 1e-5
 
@@ -160,9 +160,9 @@ def test_reexported_ml4h_saved_model_serves_raw_ecgs(fixtures, tmp_path):
     """`pclr export --weights` of ml4h's folder: embed_raw = preprocess_ecg + its encoder."""
     from conftest import require_shared
     from pclr_keras.cli import main as pclr_main
+    from pclr_keras.export.serving import RAW_SIGNATURE, WARMUP_FILE, grpc_request
     from pclr_keras.io import read_wfdb
     from pclr_keras.preprocess import preprocess_ecg
-    from pclr_keras.serving import RAW_SIGNATURE, WARMUP_FILE, grpc_request
     from serving_client import serve
 
     record = read_wfdb(require_shared("data/ludb/data") / "1")
