@@ -28,7 +28,7 @@ import pandas as pd
 
 from pclr_keras.data import TensorizedECGs
 from pclr_keras.demo import DEMO_ENCODER
-from pclr_keras.evaluate import retrieval
+from pclr_keras.evaluation.retrieval import retrieval
 from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS, guard_selection
 from pclr_keras.training import PretrainConfig, Pretrainer
 

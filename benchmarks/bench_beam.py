@@ -80,7 +80,7 @@ def main():
 
     import keras
 
-    from pclr_keras.artifacts import export_encoder
+    from pclr_keras.export.artifacts import export_encoder
     from pclr_keras.embedding import embed
     from pclr_keras.models import build_encoder
     from pclr_keras.pipelines import embed_on_beam

@@ -139,7 +139,7 @@ def ml4h_readme_loop(model, records):
 def timings(args, folder, raw, tmp):
     import keras
 
-    from pclr_keras.artifacts import export_encoder
+    from pclr_keras.export.artifacts import export_encoder
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.embedding import embed, forward_function
     from pclr_keras.models import build_encoder
@@ -219,7 +219,7 @@ def want(args, way):
 # -- memory ------------------------------------------------------------------
 def memory_child(way, folder, model, out):
     """In a fresh process: peak RSS after embedding `folder` one way."""
-    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.weights.load import load_encoder
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.embedding import embed
 
@@ -251,7 +251,7 @@ def peak_rss_mb():
 def memory(args, folder, tmp):
     import keras
 
-    from pclr_keras.artifacts import export_encoder
+    from pclr_keras.export.artifacts import export_encoder
     from pclr_keras.models import build_encoder
 
     keras.utils.set_random_seed(0)

@@ -29,12 +29,12 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pclr_keras.artifacts import load_encoder
+from pclr_keras.weights.load import load_encoder
 from pclr_keras.atomic import write_json
 from pclr_keras.data import TensorizedECGs
 from pclr_keras.models import build_encoder
-from pclr_keras.ptbxl_finetune import FinetuneBudget, finetune_run
-from pclr_keras.ptbxl_protocol import statement_labels
+from pclr_keras.evaluation.ptbxl.finetune import FinetuneBudget, finetune_run
+from pclr_keras.evaluation.ptbxl.protocol import statement_labels
 
 # Strodthoff et al., IEEE JBHI 25(5), 2021: networks trained end to end on
 # all of folds 1-8 with their own budgets (not the same budget as here).

@@ -33,10 +33,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from pclr_keras.evaluate import feature_columns, load_representation
-from pclr_keras.experiment import representation_tables
-from pclr_keras.ptbxl_protocol import (FRACTIONS, LABEL_SETS, compare_on_fold9,
-                                      linear_evaluation, ptbxl_subgroups, statement_labels)
+from pclr_keras.evaluation.inputs import feature_columns, load_representation
+from pclr_keras.evaluation.experiment import representation_tables
+from pclr_keras.evaluation.ptbxl.protocol import (
+    FRACTIONS,
+    LABEL_SETS,
+    compare_on_fold9,
+    linear_evaluation,
+    ptbxl_subgroups,
+    statement_labels)
 
 # Strodthoff et al., "Deep Learning for ECG Analysis: Benchmarks and Insights
 # from PTB-XL", IEEE JBHI 25(5), 2021 (leaderboard of

@@ -15,7 +15,7 @@ import keras
 import pandas as pd
 
 from pclr_keras.data import TensorizedECGs
-from pclr_keras.experiment import PTBXL_TARGETS, run_experiment
+from pclr_keras.evaluation.experiment import PTBXL_TARGETS, run_experiment
 from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS
 from pclr_keras.models import build_encoder
 from pclr_keras.synthetic import write_cohort

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import NARROW_ENCODER
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.models import build_encoder
 
 ATOL = 1e-5

@@ -19,7 +19,7 @@ import pytest
 
 from clinical_files import known_counts, write_philips_xml
 from conftest import NARROW_ENCODER, require_shared
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.io import iter_records
 from pclr_keras.models import build_encoder

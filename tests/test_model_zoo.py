@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pclr_keras.artifacts import export_encoder, load_encoder
+from pclr_keras.export.artifacts import export_encoder
+from pclr_keras.weights.load import load_encoder
 from pclr_keras.models import build_encoder
 from pclr_keras.preprocess import preprocess_ecg
 from pclr_keras.variants import STANDARD_LEADS

@@ -82,7 +82,7 @@ def test_bfloat16_model_keeps_float32_weights_inputs_outputs_and_normalisation()
 
 def test_bfloat16_embeddings_of_real_ecgs_stay_within_the_accuracy_guard():
     """The released encoder on the PTB-XL sample: cosine >= 0.9999 to float32, every ECG."""
-    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.weights.load import load_encoder
     from pclr_keras.embedding import embed_files
     from pclr_keras.io import find_ecg_files
 
@@ -138,7 +138,7 @@ def test_embed_in_bfloat16_recomputes_float32_parts_and_says_what_it_ran(
 def test_export_writes_a_bfloat16_saved_model_beside_the_float32_one(narrow_model, tmp_path):
     import tensorflow as tf
 
-    from pclr_keras.serving import WARMUP_FILE
+    from pclr_keras.export.serving import WARMUP_FILE
     from pclr_keras.synthetic import example_ecg
 
     assert pclr_main(["export", "--model", str(narrow_model), "--out", str(tmp_path),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pclr_keras.artifacts import load_encoder
+from pclr_keras import load_encoder
 from pclr_keras.variants import variant_for_input_shape
 from preprocess_ecg import LEADS, process_ecg
 

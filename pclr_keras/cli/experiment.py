@@ -51,7 +51,7 @@ def _add_scratch_arguments(parser):
 
 
 def run(args):
-    from pclr_keras.experiment import run_experiment
+    from pclr_keras.evaluation.experiment import run_experiment
 
     check_inputs("experiment", [args.data])
     encoders = {**_named_models(args.model or []), "random weights": "random"}

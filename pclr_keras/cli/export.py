@@ -30,7 +30,7 @@ def add_arguments(commands):
 
 
 def run(args):
-    from pclr_keras.artifacts import export_encoder
+    from pclr_keras.export.artifacts import export_encoder
 
     encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
     try:
@@ -45,7 +45,7 @@ def run(args):
 
 def _load_or_build_encoder(weights, variant, untrained):
     """The encoder at `weights`, or with --untrained a randomly initialised `variant`."""
-    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.weights.load import load_encoder
     from pclr_keras.models import build_encoder
 
     if weights:

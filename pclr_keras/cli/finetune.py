@@ -35,7 +35,7 @@ def add_arguments(commands):
 
 
 def run(args):
-    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.weights.load import load_encoder
     from pclr_keras.data import TensorizedECGs
     from pclr_keras.finetune import FinetuneConfig, finetune
 

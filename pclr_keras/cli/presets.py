@@ -10,7 +10,8 @@ def add_arguments(commands):
 
 
 def run(args):
-    from pclr_keras.presets import describe_preset, preset_table
+    from pclr_keras.weights.presets import preset_table
+    from pclr_keras.weights.resolve import describe_preset
 
     if args.name:
         try:

@@ -31,7 +31,10 @@ def add_arguments(commands):
 def run(args):
     import pandas as pd
 
-    from pclr_keras.evaluate import probe, retrieval_table, superclass_targets, write_report
+    from pclr_keras.evaluation.inputs import superclass_targets
+    from pclr_keras.evaluation.probe import probe
+    from pclr_keras.evaluation.report import write_report
+    from pclr_keras.evaluation.retrieval import retrieval_table
 
     labels = pd.read_csv(args.labels, dtype={"patient_id": str})
     if args.superclasses:

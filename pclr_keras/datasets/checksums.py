@@ -15,7 +15,7 @@ import urllib.parse
 from pathlib import Path
 
 from pclr_keras.datasets.catalog import DatasetError
-from pclr_keras.downloads import open_url
+from pclr_keras.weights.downloads import open_url
 
 _SHA256_LINE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(.+?)\s*$")
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from pclr_keras.datasets.catalog import DatasetError, file_patterns, get_dataset, matches
 from pclr_keras.datasets.checksums import checksum_list
 from pclr_keras.datasets.manifests import write_manifest
-from pclr_keras.downloads import CHUNK_BYTES, DownloadError, fetch_file
+from pclr_keras.weights.downloads import CHUNK_BYTES, DownloadError, fetch_file
 
 # Why a set without a manifest (CODE-15%) cannot be tensorized as fetched, and what to do.
 _NO_MANIFEST_ADVICE = (

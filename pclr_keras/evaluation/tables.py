@@ -11,7 +11,7 @@ from pclr_keras.evaluation.metrics import display_names
 
 PROBE_INTRO = ("Mean over training subsets of the metric on the held-out ECGs; in brackets, "
                "the 95 % interval from resampling held-out patients (see "
-               "`pclr_keras.evaluate`). Columns: number of labelled ECGs.")
+               "`pclr_keras.evaluation.probe`). Columns: number of labelled ECGs.")
 RETRIEVAL_INTRO = ("Fraction of ECGs (of patients with >= 2 ECGs) whose k nearest neighbours "
                    "by cosine include another ECG of the same patient; chance in brackets.")
 

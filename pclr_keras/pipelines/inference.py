@@ -36,7 +36,7 @@ class EncoderModelHandler(ModelHandler):
         self.precision = precision
 
     def load_model(self):
-        from pclr_keras.artifacts import load_encoder
+        from pclr_keras.weights.load import load_encoder
 
         return _LoadedEncoder(load_encoder(self.model_path, precision=self.precision))
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from conftest import NARROW_ENCODER
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.cli import build_parser
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.models import build_encoder
@@ -217,10 +217,10 @@ def test_experiment_test_set_is_required_unless_the_data_has_strat_fold(tmp_path
         pclr_main(["experiment", "--data", str(tmp_path / "plain"), "--out", str(tmp_path / "o")])
     assert raised.value.code == 2 and "--test is required" in capsys.readouterr().err
 
-    import pclr_keras.experiment
+    import pclr_keras.evaluation.experiment
 
     seen = {}
-    monkeypatch.setattr(pclr_keras.experiment, "run_experiment",
+    monkeypatch.setattr(pclr_keras.evaluation.experiment, "run_experiment",
                         lambda data, out, encoders, test, **kw: seen.update(
                             test=test, encoders=encoders))
     (tmp_path / "o").mkdir()

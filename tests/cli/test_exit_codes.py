@@ -9,7 +9,7 @@ import pytest
 
 from conftest import NARROW_ENCODER
 from ecg_files import ecg_like, write_wfdb
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.models import build_encoder
 from pclr_keras.outcome import FAILED, OK, USAGE, outcome

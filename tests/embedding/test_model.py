@@ -4,7 +4,7 @@ import numpy as np
 
 from ecg_files import ecg_like, write_wfdb
 from embedding_fixtures import read_output, vectors
-from pclr_keras.artifacts import load_encoder
+from pclr_keras.weights.load import load_encoder
 from pclr_keras.embedding import embed
 from pclr_keras.io import read_wfdb
 from pclr_keras.preprocess import preprocess_ecg

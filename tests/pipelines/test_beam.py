@@ -19,7 +19,7 @@ import pytest
 
 from conftest import NARROW_ENCODER, require_shared
 from ecg_files import ecg_like, write_wfdb
-from pclr_keras.artifacts import export_encoder
+from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.embedding import embed
 from pclr_keras.models import build_encoder

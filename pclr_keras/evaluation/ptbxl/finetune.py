@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from pclr_keras.artifacts import encoder_only
+from pclr_keras.weights.load import encoder_only
 from pclr_keras.atomic import replacing
 from pclr_keras.finetune import ecg_dataset
 from pclr_keras.folds import SELECTION_FOLD_NUMBER, TEST_FOLD_NUMBER

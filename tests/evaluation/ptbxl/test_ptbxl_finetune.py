@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pclr_keras.artifacts import load_encoder
+from pclr_keras.weights.load import load_encoder
 from pclr_keras.data import TensorizedECGs
 from pclr_keras.evaluation.ptbxl.finetune import FinetuneBudget, finetune_run
 from test_data import C, L, write_tensors
