@@ -8,11 +8,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import NARROW_ENCODER
-from pclr_keras.data import TensorizedECGs
 from pclr_keras.evaluate import probe
 from pclr_keras.experiment import SCRATCH, run_experiment
 from pclr_keras.features import handcrafted_from_tensors
-from pclr_keras.scratch import ScratchBaseline, ScratchConfig, build_scratch_model
+from pclr_keras.training.scratch import ScratchBaseline, ScratchConfig, build_scratch_model
+from pclr_keras.training.tensors import TensorizedECGs
 
 FAST = ScratchConfig(encoder=NARROW_ENCODER, batch_size=16, learning_rate=3e-3, epochs=20,
                      min_steps=10, max_steps=80)

@@ -16,10 +16,10 @@ import pytest
 
 from conftest import NARROW_ENCODER
 from pclr_keras.cli import main as pclr_main
-from pclr_keras.data import TensorizedECGs
 from pclr_keras.training import PretrainConfig, Pretrainer
+from pclr_keras.training.tensors import TensorizedECGs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAIN_PATIENTS = [f"P{p:04d}" for p in range(32)]
 HELD_OUT = [f"P{p:04d}" for p in range(32, 48)]
 
@@ -107,8 +107,8 @@ TWO_REPLICAS = textwrap.dedent("""
     replicas = int(sys.argv[3])
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
+    from pclr_keras.training.tensors import TensorizedECGs
     strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
     config = PretrainConfig(batch_size=8, steps=1, checkpoint_every=1, optimizer="sgd",
                             learning_rate=0.1, warmup_fraction=0.0, encoder=json.loads(sys.argv[4]),
@@ -177,8 +177,8 @@ def assert_same_update(initial_a, after_a, initial_b, after_b, rounding="float32
 OPTIONS = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
-    from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
+    from pclr_keras.training.tensors import TensorizedECGs
     xla = sys.argv[2] == "xla"
     config = PretrainConfig(batch_size=8, steps=2, encoder=json.loads(sys.argv[3]),
                             precision="float32" if xla else sys.argv[2], jit_compile=xla)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pclr_keras.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
+from pclr_keras.training.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
 
 
 def numpy_nt_xent(z1, z2, temperature=0.1, negatives=None):
@@ -86,7 +86,7 @@ TWO_REPLICAS = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from pclr_keras.losses import nt_xent, pair_accuracy
+    from pclr_keras.training.losses import nt_xent, pair_accuracy
     rng = np.random.default_rng(7)
     z1, z2 = rng.normal(size=(2, 8, 16)).astype("float32")
     z2 = z1 + z2
@@ -109,7 +109,7 @@ TWO_REPLICAS = textwrap.dedent("""
 def test_two_replicas_use_global_batch_negatives():
     result = subprocess.run(
         [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=120,
-        cwd=Path(__file__).resolve().parents[1])
+        cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr[-2000:]
     split_loss, global_loss, split_accuracy, global_accuracy, split_extra, global_extra = map(
         float, result.stdout.split()[-6:])

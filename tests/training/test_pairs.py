@@ -1,107 +1,29 @@
-"""Pretraining and labelled pipelines over `pclr tensorize` output folders."""
+"""The contrastive objectives' batches, by name: pairs, views, resumption, replicas, extras."""
 
-import pickle
 from collections import Counter
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
 from conftest import require_shared
-from ecg_files import ecg_like, write_wfdb
-from pclr_keras.augment import AugmentConfig
-from pclr_keras.data import (TensorizedECGs, labelled_dataset, pretraining_dataset,
-                             steps_per_epoch)
-from pclr_keras.tensorize import TensorizeInput, TensorizeSettings, read_manifest, tensorize
-
-L, C = 32, 3
-
-
-def write_tensors(folder, ecg_counts, *, without_patient=0, shard_size=7, variant="pclr",
-                  leads=C):
-    """A tensorize-layout folder written directly; ECG k of labels.csv is the constant k + 1.
-
-    Patient i ("p00i") has `ecg_counts[i]` ECGs; `without_patient` ECGs have
-    no patient id. ECGs are spread over the shards in a shuffled order.
-    """
-    patients = [f"p{i:03d}" for i, n in enumerate(ecg_counts) for _ in range(n)]
-    patients += [""] * without_patient
-    n = len(patients)
-    stored = np.random.default_rng(1).permutation(n)  # labels row k lives at slot stored[k]
-    (folder / "shards").mkdir(parents=True)
-    signal = np.empty((n, L, leads), np.float32)
-    signal[stored] = (np.arange(n, dtype=np.float32) + 1)[:, None, None]
-    for shard, start in enumerate(range(0, n, shard_size)):
-        with h5py.File(folder / "shards" / f"shard-{shard:05d}.h5", "w") as f:
-            f.create_dataset(f"ecg/{variant}", data=signal[start:start + shard_size],
-                             chunks=(1, L, leads))
-            f.create_dataset("patient_id", data=[patients[k] for k in np.argsort(stored)
-                                                 [start:start + shard_size]])
-    labels = pd.DataFrame(dict(
-        ecg_id=[f"e{k}" for k in range(n)], patient_id=patients,
-        shard=stored // shard_size, row=stored % shard_size,
-        strat_fold=np.arange(n) % 10 + 1, mi=np.arange(n) % 3 == 0,
-        norm=(np.arange(n) % 2).astype(int), diagnosis=["NORM", "MI"] * (n // 2) + ["MI"] * (n % 2),
-        partial=[1.0, np.nan] + [0.0] * (n - 2)))
-    labels.to_csv(folder / "labels.csv", index=False)
-    labels[["patient_id", "ecg_id", "shard", "row"]].sort_values(
-        ["patient_id", "shard", "row"]).to_csv(folder / "index.csv", index=False)
-    return folder
+from pclr_keras.tensorize import TensorizeSettings, read_manifest, tensorize
+from pclr_keras.training.augment import AugmentConfig
+from pclr_keras.training.pairs import pretraining_dataset, steps_per_epoch
+from pclr_keras.training.tensors import TensorizedECGs
+from tensor_folders import (C, ECG_COUNTS, L, fake_contexts, ids, patient_of, take,
+                            write_tensors)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    counts = [2, 3, 4, 2, 5, 2, 3, 2, 2, 4, 3, 2, 2, 2, 3, 2, 1, 1, 1]  # 16 pair patients
-    return write_tensors(tmp_path_factory.mktemp("tensors"), counts, without_patient=4)
+    return write_tensors(tmp_path_factory.mktemp("tensors"), ECG_COUNTS, without_patient=4)
 
 
 @pytest.fixture(scope="module")
 def ecgs(folder):
     return TensorizedECGs(folder)
-
-
-def ids(x):
-    """Labels rows of the ECGs in a batch (constant k + 1 signals); -1 where zeroed."""
-    x = np.asarray(x)
-    return np.rint(np.abs(x).max(axis=(1, 2))).astype(int) - 1
-
-
-def take(dataset, n):
-    return list(dataset.take(n).as_numpy_iterator())
-
-
-def patient_of(ecgs, rows):
-    return ecgs.labels.patient_id.to_numpy()[rows]
-
-
-def test_folder_is_read_lazily_with_its_shapes_patients_and_rows(folder, ecgs):
-    labels = pd.read_csv(folder / "labels.csv", dtype={"patient_id": str})
-    assert len(ecgs) == len(labels) == 50 and ecgs.input_shape == (L, C)
-    assert ecgs.pair_patients == sorted(f"p{i:03d}" for i in range(16))
-    assert (ecgs.labels.patient_id == "").sum() == 4
-    picks = labels.sample(9, random_state=0)
-    got = ecgs.read(picks[["shard", "row"]].to_numpy())
-    assert got.shape == (9, L, C) and got.dtype == np.float32
-    np.testing.assert_array_equal(ids(got), picks.index.to_numpy())
-    with h5py.File(folder / "shards" / "shard-00002.h5", "r") as f:
-        np.testing.assert_array_equal(ecgs.read([[2, 3]])[0], f["ecg/pclr"][3])
-    assert ecgs.read(np.array([[[2, 3]]])).shape == (1, 1, L, C)
-    clone = pickle.loads(pickle.dumps(ecgs))  # e.g. for worker processes
-    np.testing.assert_array_equal(clone.read([[2, 3]]), ecgs.read([[2, 3]]))
-
-
-def test_filters_keep_rows_and_recompute_pair_patients(folder):
-    kept = TensorizedECGs(folder, label_filter="strat_fold <= 8")
-    assert (kept.labels.strat_fold <= 8).all() and len(kept) == 40
-    for patient in kept.pair_patients:
-        assert (kept.labels.patient_id == patient).sum() >= 2
-    some = TensorizedECGs(folder, patients=["p001", "p004", "p016"])
-    assert some.pair_patients == ["p001", "p004"] and len(some) == 3 + 5 + 1
-    rows = some.labels[["shard", "row"]].to_numpy()
-    np.testing.assert_array_equal(ids(some.read(rows)),
-                                  some.labels.ecg_id.str[1:].astype(int).to_numpy())
 
 
 def test_pclr_batches_pair_two_different_ecgs_of_distinct_patients(ecgs):
@@ -153,11 +75,6 @@ def test_start_step_continues_exactly_where_an_uninterrupted_run_is(ecgs, object
     for a, b in zip(full[start:], resumed, strict=True):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
-
-
-def fake_contexts(pipelines, replicas):
-    return [tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=i,
-                                       num_replicas_in_sync=replicas) for i in range(pipelines)]
 
 
 def global_batches(make, pipelines, replicas, steps):
@@ -229,42 +146,7 @@ def test_clocs_views_are_the_two_halves_of_one_recording(ecgs):
     assert (ids(view1) >= 0).all()
 
 
-def test_labelled_dataset_yields_ecgs_and_one_hot_binary_targets(ecgs):
-    x = take(labelled_dataset(ecgs, 8, seed=1), 1)[0]  # auto-encoder: x only
-    assert x.shape == (8, L, C)
-    dataset = labelled_dataset(ecgs, 8, targets=("mi", "norm"), shuffle=False)
-    batches = list(dataset.as_numpy_iterator())
-    assert [len(x) for x, _ in batches] == [8] * 6 + [2]  # one pass, last batch partial
-    rows = np.concatenate([ids(x) for x, _ in batches])
-    np.testing.assert_array_equal(rows, np.arange(len(ecgs)))
-    for name in ("mi", "norm"):
-        y = np.concatenate([t[name] for _, t in batches])
-        assert y.shape == (len(ecgs), 2) and y.dtype == np.float32
-        np.testing.assert_array_equal(y.argmax(1), ecgs.labels[name].astype(int))
-        np.testing.assert_array_equal(y.sum(1), 1)
-
-
-def test_labelled_shuffle_is_infinite_reshuffled_resumable_and_splits_by_replica(ecgs):
-    make = lambda **kw: labelled_dataset(ecgs, 10, targets=["mi"], seed=7, **kw)  # noqa: E731
-    batches = take(make(), 10)  # 2 epochs of 5 steps and more
-    first, second = (np.concatenate([ids(x) for x, _ in batches[e * 5:(e + 1) * 5]])
-                     for e in (0, 1))
-    assert len(set(first)) == 50 and sorted(first) != list(first)
-    assert list(first) != list(second)
-    resumed = take(make(start_step=7), 3)
-    for a, b in zip(batches[7:], resumed, strict=True):
-        np.testing.assert_array_equal(a[0], b[0])
-    halves = [take(make(input_context=c), 4) for c in fake_contexts(2, 2)]
-    for step in range(4):
-        np.testing.assert_array_equal(
-            np.concatenate([halves[0][step][0], halves[1][step][0]]), batches[step][0])
-
-
-def test_clear_errors(folder, ecgs, tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a `pclr tensorize` output"):
-        TensorizedECGs(tmp_path)
-    with pytest.raises(ValueError, match=r"variant 'c3po'.*\['pclr'\]"):
-        TensorizedECGs(folder, variant="c3po")
+def test_batch_too_large_or_unknown_objective_is_a_clear_error(ecgs):
     with pytest.raises(ValueError, match="16 patients with >= 2 ECGs.*largest global batch "
                                          "that works is 16"):
         steps_per_epoch(ecgs, 32)
@@ -272,47 +154,8 @@ def test_clear_errors(folder, ecgs, tmp_path):
         pretraining_dataset(ecgs, 17)
     with pytest.raises(ValueError, match="50 ECGs.*largest global batch that works is 50"):
         steps_per_epoch(ecgs, 64, "simclr")
-    with pytest.raises(ValueError, match="no ECG left"):
-        TensorizedECGs(folder, label_filter="strat_fold > 10")
-    with pytest.raises(ValueError, match="label_filter"):
-        TensorizedECGs(folder, label_filter="no_such_column > 1")
     with pytest.raises(ValueError, match="Unknown objective"):
         pretraining_dataset(ecgs, 4, objective="moco")
-    with pytest.raises(ValueError, match="not binary"):
-        labelled_dataset(ecgs, 4, targets=["diagnosis"])
-    with pytest.raises(ValueError, match="empty for 1"):
-        labelled_dataset(ecgs, 4, targets=["partial"])
-    with pytest.raises(ValueError, match="No label column 'afib'"):
-        labelled_dataset(ecgs, 4, targets=["afib"])
-    with pytest.raises(KeyError, match="not among the kept ECGs"):
-        ecgs.read([[99, 0]])
-
-
-def test_reads_what_pclr_tensorize_writes(tmp_path):
-    inputs = []
-    for k, patient in enumerate(["a", "a", "b", "b", "b", "", "c"]):
-        header = write_wfdb(tmp_path, f"r{k}", ecg_like(seed=k), fs=250.0)
-        inputs.append(TensorizeInput(str(header), patient, (("mi", k % 2),)))
-    out = tmp_path / "out"
-    tensorize(inputs, out, TensorizeSettings(variants=("lead_II", "c3po")), shard_size=3,
-              workers=1, progress=False)
-    ecgs = TensorizedECGs(out, variant="lead_II")
-    assert ecgs.input_shape == (2500, 1) and ecgs.pair_patients == ["a", "b"]
-    with pytest.raises(ValueError, match=r"\['c3po', 'lead_II'\]"):
-        TensorizedECGs(out, variant="pclr")
-    for row in ecgs.labels.itertuples():
-        with h5py.File(out / "shards" / f"shard-{row.shard:05d}.h5", "r") as f:
-            np.testing.assert_array_equal(ecgs.read([[row.shard, row.row]])[0],
-                                          f["ecg/lead_II"][row.row])
-    signals = ecgs.read(ecgs.labels[["shard", "row"]].to_numpy())
-    view1, view2 = take(pretraining_dataset(ecgs, 2, seed=0), 1)[0]
-    for a, b in zip(view1, view2):
-        first = np.flatnonzero((signals == a).all(axis=(1, 2)))
-        second = np.flatnonzero((signals == b).all(axis=(1, 2)))
-        assert first != second
-        assert ecgs.labels.patient_id[first[0]] == ecgs.labels.patient_id[second[0]]
-    x, y = take(labelled_dataset(TensorizedECGs(out, variant="c3po"), 3, targets=["mi"]), 1)[0]
-    assert x.shape == (3, 2500, 12) and y["mi"].shape == (3, 2)
 
 
 def test_ptbxl_pairs_are_repeat_ecgs_of_one_patient(tmp_path):
