@@ -10,7 +10,7 @@ import keras
 
 from pclr_keras.precision import resolve_precision
 from pclr_keras.training.losses import TEMPERATURE
-from pclr_keras.training.objectives import CONTRASTIVE, OBJECTIVES, get_objective
+from pclr_keras.training.objectives import CONTRASTIVE, get_objective
 from pclr_keras.variants import parse_lead_set
 
 OPTIMIZERS = {
@@ -102,11 +102,9 @@ class PretrainConfig:
     init_weights: str = ""
 
     def __post_init__(self):
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {self.objective!r}; choose from {OBJECTIVES}.")
+        objective = get_objective(self.objective)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
-        objective = get_objective(self.objective)
         objective.check(self)
         if not 0 <= self.lead_mask <= 1:
             raise ValueError(f"lead_mask must be in [0, 1], not {self.lead_mask}.")
