@@ -1,4 +1,4 @@
-"""Moved to `pclr_keras.training.{tensors,pairs,labelled}`; this path re-exports it for one release."""
+"""Moved to `pclr_keras.training` (tensors, pairs, labelled); this path re-exports it for one release."""
 
 from pclr_keras.training.labelled import labelled_dataset
 from pclr_keras.training.pairs import (

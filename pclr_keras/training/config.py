@@ -104,7 +104,8 @@ class PretrainConfig:
     def __post_init__(self):
         objective = get_objective(self.objective)
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; "
+                             f"choose from {sorted(OPTIMIZERS)}.")
         objective.check(self)
         if not 0 <= self.lead_mask <= 1:
             raise ValueError(f"lead_mask must be in [0, 1], not {self.lead_mask}.")

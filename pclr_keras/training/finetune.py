@@ -52,7 +52,8 @@ class FinetuneConfig:
         self.precision = resolve_precision(self.precision)
         bad = {t: kind for t, kind in self.targets.items() if kind not in TASKS}
         if not self.targets or bad:
-            raise ValueError(f"targets must map label columns to one of {TASKS}; got {self.targets}.")
+            raise ValueError(f"targets must map label columns to one of {TASKS}; "
+                             f"got {self.targets}.")
 
 
 def build_task_model(encoder, targets):

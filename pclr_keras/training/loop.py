@@ -159,7 +159,10 @@ class Pretrainer:
             lambda context: self.objective.dataset(self.ecgs, start_step, context))
 
     def train_function(self):
-        """A traced `train_steps(iterator, count)`: `count` steps in one call (benchmarks time it)."""
+        """A traced `train_steps(iterator, count)`: `count` steps in one call.
+
+        Benchmarks time it.
+        """
         replica_step = tf.function(self._replica_step, jit_compile=self.config.jit_compile) \
             if self.config.jit_compile else self._replica_step
 
@@ -221,7 +224,8 @@ class Pretrainer:
                         step % self.steps_per_epoch == 0 or step == self.total_steps:
                     self._checkpoint(step, history)
         if self.validation is not None and history["validation"][-1]["step"] != self.total_steps:
-            history["validation"].append({"step": self.total_steps, **self.evaluate(self.validation)})
+            history["validation"].append({"step": self.total_steps,
+                                          **self.evaluate(self.validation)})
             write_json(self.out_dir / "history.json", history)
         self.export()
         final = history["train"][-1] if history["train"] else {}

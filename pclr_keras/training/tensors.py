@@ -94,8 +94,9 @@ class TensorizedECGs:
         shard_ids = np.unique(self._rows[:, 0])
         absent = [self._shard_path(s).name for s in shard_ids if not self._shard_path(s).exists()]
         if absent:
-            raise FileNotFoundError(f"{self.path / SHARDS_FOLDER}: labels.csv lists shards that are "
-                                    f"not there: {absent[:5]}{' ...' if len(absent) > 5 else ''}")
+            raise FileNotFoundError(f"{self.path / SHARDS_FOLDER}: labels.csv lists shards "
+                                    f"that are not there: {absent[:5]}"
+                                    f"{' ...' if len(absent) > 5 else ''}")
         self.input_shape = None
         self._offsets = np.empty(len(self._rows), np.int64)
         by_shard = np.argsort(self._rows[:, 0], kind="stable")
