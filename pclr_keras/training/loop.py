@@ -25,146 +25,17 @@ from tqdm import tqdm
 
 from pclr_keras.artifacts import export_encoder, load_encoder
 from pclr_keras.atomic import write_json
-from pclr_keras.augment import MASKED_LEAD_SETS, AugmentConfig
-from pclr_keras.data import (
-    check_one_ecg_patients,
-    labelled_dataset,
-    pretraining_dataset,
-    steps_per_epoch,
-)
 from pclr_keras.folds import guard_selection
-from pclr_keras.losses import TEMPERATURE, nt_xent, pair_accuracy
-from pclr_keras.models import (
-    build_autoencoder,
-    build_encoder,
-    build_pretraining_model,
-    build_ribeiro_classifier,
-)
-from pclr_keras.precision import resolve_precision, with_precision
+from pclr_keras.models import build_encoder
 from pclr_keras.presets import resolve_model, weights_sha256
-from pclr_keras.variants import parse_lead_set
-
-CONTRASTIVE = ("pclr", "simclr", "clocs")
-OBJECTIVES = CONTRASTIVE + ("autoencoder", "supervised")
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "lamb": keras.optimizers.Lamb,
-    "sgd": lambda schedule: keras.optimizers.SGD(schedule, momentum=0.9),
-}
-
-
-@dataclasses.dataclass
-class PretrainConfig:
-    """Everything that decides a pre-training run; saved as `config.json`.
-
-    Args:
-        variant: str. Encoder variant (must match the tensorized data).
-        objective: str. `pclr` (two ECGs of one patient), `simclr` (two
-            augmentations of one ECG), `clocs` (two halves of one
-            recording), `autoencoder` (ml4h's CAE) or `supervised` (ml4h's
-            Ribeiro classifier on `targets`).
-        targets: tuple of str. Binary label columns, for `supervised`.
-        batch_size: int. Global batch: pairs (contrastive) or ECGs.
-        epochs, steps: int. Length of the run; `steps` wins if both given.
-        optimizer: str. `adam` (default, as PCLR), `adamw`, `lamb` (large
-            batches) or `sgd` (momentum 0.9), from Keras core.
-        learning_rate: float. Peak learning rate.
-        warmup_fraction: float. Share of the steps spent warming up linearly
-            before the cosine decay.
-        temperature: float. NT-Xent temperature (PCLR: 0.1).
-        augment: bool. Also augment each view (`augment.py`: crop, amplitude,
-            noise, baseline wander, lead drop) for `pclr` and `clocs`;
-            `simclr` always augments.
-        extra_negatives: int. `pclr` only: ECGs of patients with a single
-            ECG added to every global step as negatives only (they form no
-            pair, but make the task harder); 0 for none, as PCLR.
-        single_ecg_pairs: int. `pclr` only, instead of `extra_negatives`:
-            ECGs of patients with a single ECG added to every global step as
-            pairs of two augmentations of themselves, so the patients PCLR
-            cannot pair (most of PTB-XL) still train the encoder; 0 for
-            none, as PCLR.
-        lead_mask: float. Chance that each view of each ECG keeps only one
-            lead set real devices record, the other leads zero (lead-masked
-            pre-training: one checkpoint for any lead set); 0 for none.
-        lead_sets: tuple of str. The sets masking draws from
-            (`variants.LEAD_SETS` names or comma lists); empty for every
-            named set but all 12.
-        seed: int. Weights and data order.
-        checkpoint_every: int. Steps between checkpoints (also at each
-            epoch's end and at the end).
-        steps_per_loop: int. Steps run inside one `tf.function` call.
-        precision: str. What the step computes in, weights staying float32
-            (`pclr_keras.precision`): `float32` (default), `bfloat16` (CPUs
-            with AVX512_BF16 or AMX, GPUs from A100 on; no loss scaling),
-            `float16` (older GPUs; with dynamic loss scaling) or `auto`
-            (resolved when the config is made). Batch norm, `embed`, the
-            model's outputs and the loss stay float32; a run resumes only in
-            the precision it started with.
-        jit_compile: bool. Compile the step with XLA.
-        encoder: dict. Overrides for `build_encoder` (e.g. narrow test models).
-        init_weights: str. An encoder file (`.h5`, `.keras`, ml4h's) or a
-            preset name (`pclr-ptbxl`, `pclr-ml4h`; `pclr presets`) whose
-            weights start the run instead of random ones: continued
-            pre-training, e.g. of released weights on a hospital's own ECGs.
-            The projection head still starts from random weights; a resumed
-            run takes everything from its checkpoint.
-    """
-
-    variant: str = "pclr"
-    objective: str = "pclr"
-    targets: tuple = ()
-    batch_size: int = 32  # the released recipe (ml4h's; the model card's ablation)
-    epochs: int = 10
-    steps: int = 0
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    warmup_fraction: float = 0.05
-    temperature: float = TEMPERATURE
-    augment: bool = False
-    extra_negatives: int = 0
-    single_ecg_pairs: int = 0
-    lead_mask: float = 0.0
-    lead_sets: tuple = ()
-    seed: int = 0
-    checkpoint_every: int = 100
-    steps_per_loop: int = 1
-    precision: str = "float32"
-    jit_compile: bool = False
-    encoder: dict = dataclasses.field(default_factory=dict)
-    init_weights: str = ""
-
-    def __post_init__(self):
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"Unknown objective {self.objective!r}; choose from {OBJECTIVES}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose from {sorted(OPTIMIZERS)}.")
-        if self.objective == "supervised" and not self.targets:
-            raise ValueError("The supervised objective needs targets (binary label columns).")
-        if not 0 <= self.lead_mask <= 1:
-            raise ValueError(f"lead_mask must be in [0, 1], not {self.lead_mask}.")
-        if self.lead_mask and self.objective not in CONTRASTIVE:
-            raise ValueError(f"lead masking is for the contrastive objectives {CONTRASTIVE}, "
-                             f"not {self.objective!r}.")
-        self.lead_sets = tuple(self.lead_sets)
-        for spec in self.lead_sets:
-            parse_lead_set(spec)  # an unknown lead fails here, not mid-run
-        self.precision = resolve_precision(self.precision)
+from pclr_keras.training.config import OPTIMIZERS
+from pclr_keras.training.objectives import get_objective
+from pclr_keras.training.pairs import check_one_ecg_patients
 
 
 def build_training_model(config, distributed):
     """The model an objective trains, in the config's precision, and its encoder (to `embed`)."""
-    encoder_kwargs = dict(config.encoder, synchronized_bn=distributed)
-    if config.objective in CONTRASTIVE:
-        encoder = build_encoder(config.variant, **encoder_kwargs)
-        width = encoder.output.shape[-1]
-        model = build_pretraining_model(encoder, (width, width))
-    elif config.objective == "autoencoder":
-        model = build_autoencoder(config.variant, **encoder_kwargs)
-    else:
-        model = build_ribeiro_classifier(config.variant, targets=config.targets, **encoder_kwargs)
-    model = with_precision(model, config.precision)
-    return model, keras.Model(model.input, model.get_layer("embed").output)
+    return get_objective(config.objective)(config).training_model(distributed)
 
 
 def _chief_and_worker(strategy):
@@ -183,7 +54,7 @@ class Pretrainer:
 
     Args:
         config: `PretrainConfig`.
-        ecgs: `pclr_keras.data.TensorizedECGs`, the training ECGs.
+        ecgs: `pclr_keras.training.tensors.TensorizedECGs`, the training ECGs.
         out_dir: str or Path. Checkpoints, TensorBoard logs, `config.json`,
             `history.json` and the exported encoder go here. A folder with
             checkpoints is resumed.
@@ -208,13 +79,14 @@ class Pretrainer:
         # Every worker writes checkpoints (saving is collective), the chief into out_dir.
         self.out_dir = Path(out_dir) if self.is_chief else Path(out_dir) / f".worker-{worker}"
         self.replicas = self.strategy.num_replicas_in_sync
-        self.steps_per_epoch = steps_per_epoch(ecgs, config.batch_size, self._data_objective)
+        self.objective = get_objective(config.objective)(config)
+        self.steps_per_epoch = self.objective.steps_per_epoch(ecgs)
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch
         check_one_ecg_patients(ecgs, config.objective, config.extra_negatives,
                                config.single_ecg_pairs)
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.model, self.encoder = build_training_model(config, self.replicas > 1)
+            self.model, self.encoder = self.objective.training_model(self.replicas > 1)
             self.optimizer = self._build_optimizer()
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
@@ -256,10 +128,6 @@ class Pretrainer:
                 f"--precision {started}, or start a new run in another --out to train in "
                 f"{self.config.precision}.")
 
-    @property
-    def _data_objective(self):
-        return self.config.objective if self.config.objective in CONTRASTIVE else "single"
-
     def _build_optimizer(self):
         warmup = int(self.config.warmup_fraction * self.total_steps)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -274,33 +142,9 @@ class Pretrainer:
         return optimizer
 
     # --- what one replica computes -------------------------------------------------
-    def _losses(self, batch, training):
-        """(loss of this replica's examples, pair accuracy or nan)."""
-        config = self.config
-        if config.objective in CONTRASTIVE:
-            view1, view2, *negatives = batch  # negatives: extra ones, in training only
-            projections = self.model(tf.concat([view1, view2, *negatives], 0), training=training)
-            projections = tf.cast(projections, tf.float32)
-            pairs = tf.shape(view1)[0]
-            hidden1, hidden2 = projections[:pairs], projections[pairs:2 * pairs]
-            extra = projections[2 * pairs:] if negatives else None
-            return (nt_xent(hidden1, hidden2, config.temperature, extra),
-                    pair_accuracy(hidden1, hidden2, config.temperature, extra))
-        if config.objective == "autoencoder":
-            reconstruction = tf.cast(self.model(batch, training=training), tf.float32)
-            return tf.reduce_mean(keras.losses.log_cosh(batch, reconstruction)), np.nan
-        x, targets = batch
-        outputs = self.model(x, training=training)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        loss = tf.add_n([
-            tf.reduce_mean(keras.losses.categorical_crossentropy(
-                targets[name], tf.cast(output, tf.float32)))
-            for name, output in zip(config.targets, outputs)])
-        return loss, np.nan
-
     def _replica_step(self, batch):
         with tf.GradientTape() as tape:
-            loss, accuracy = self._losses(batch, training=True)
+            loss, accuracy = self.objective.losses_and_metrics(self.model, batch, training=True)
             scaled = loss / self.replicas
             if self.config.precision == "float16":
                 scaled = self.optimizer.scale_loss(scaled)
@@ -311,25 +155,14 @@ class Pretrainer:
 
     # --- how the loop runs ---------------------------------------------------------
     def _dataset(self, start_step):
-        config = self.config
-        augment = AugmentConfig() if config.objective == "simclr" or config.augment else None
-
-        def dataset_fn(context):
-            if config.objective in CONTRASTIVE:
-                return pretraining_dataset(
-                    self.ecgs, config.batch_size, objective=config.objective, seed=config.seed,
-                    start_step=start_step, input_context=context, augment=augment,
-                    extra_negatives=config.extra_negatives,
-                    single_ecg_pairs=config.single_ecg_pairs, lead_mask=config.lead_mask,
-                    lead_sets=config.lead_sets or MASKED_LEAD_SETS)
-            return labelled_dataset(
-                self.ecgs, config.batch_size, targets=config.targets, seed=config.seed,
-                start_step=start_step, input_context=context)
-
-        return self.strategy.distribute_datasets_from_function(dataset_fn)
+        return self.strategy.distribute_datasets_from_function(
+            lambda context: self.objective.dataset(self.ecgs, start_step, context))
 
     def train_function(self):
-        """A traced `train_steps(iterator, count)`: `count` steps in one call (benchmarks time it)."""
+        """A traced `train_steps(iterator, count)`: `count` steps in one call.
+
+        Benchmarks time it.
+        """
         replica_step = tf.function(self._replica_step, jit_compile=self.config.jit_compile) \
             if self.config.jit_compile else self._replica_step
 
@@ -347,14 +180,11 @@ class Pretrainer:
 
     def evaluate(self, ecgs, batches=None):
         """Mean loss and pair accuracy on `ecgs` (e.g. held-out patients)."""
-        dataset = pretraining_dataset(ecgs, self.config.batch_size,
-                                      objective=self._data_objective, seed=12345) \
-            if self.config.objective in CONTRASTIVE else labelled_dataset(
-                ecgs, self.config.batch_size, targets=self.config.targets, shuffle=False)
+        dataset = self.objective.evaluation_dataset(ecgs)
         # Several epochs of held-out pairs: one epoch of a small cohort is a noisy estimate.
-        batches = batches or max(4, steps_per_epoch(ecgs, self.config.batch_size,
-                                                    self._data_objective))
-        results = [self._losses(batch, training=False) for batch in dataset.take(batches)]
+        batches = batches or max(4, self.objective.steps_per_epoch(ecgs))
+        results = [self.objective.losses_and_metrics(self.model, batch, training=False)
+                   for batch in dataset.take(batches)]
         return {"loss": float(np.mean([float(loss) for loss, _ in results])),
                 "pair_accuracy": float(np.mean([float(acc) for _, acc in results]))}
 
@@ -386,7 +216,7 @@ class Pretrainer:
                 seconds = time.perf_counter() - began
                 step += count
                 record = self._log(step, float(loss), float(accuracy),
-                                   count * self._ecgs_per_step / seconds)
+                                   count * self.objective.ecgs_per_step / seconds)
                 history["train"].append(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['pair_accuracy']:.2f}")
                 bar.update(count)
@@ -394,19 +224,12 @@ class Pretrainer:
                         step % self.steps_per_epoch == 0 or step == self.total_steps:
                     self._checkpoint(step, history)
         if self.validation is not None and history["validation"][-1]["step"] != self.total_steps:
-            history["validation"].append({"step": self.total_steps, **self.evaluate(self.validation)})
+            history["validation"].append({"step": self.total_steps,
+                                          **self.evaluate(self.validation)})
             write_json(self.out_dir / "history.json", history)
         self.export()
         final = history["train"][-1] if history["train"] else {}
         return {"train": final, "validation": history["validation"]}
-
-    @property
-    def _ecgs_per_step(self):
-        """ECGs the encoder sees per global step, one-ECG patients included."""
-        config = self.config
-        if config.objective not in CONTRASTIVE:
-            return config.batch_size
-        return 2 * (config.batch_size + config.single_ecg_pairs) + config.extra_negatives
 
     def _steps_to_checkpoint(self, step):
         """Steps until the next checkpoint: every N steps and at each epoch end."""

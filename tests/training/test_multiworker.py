@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from conftest import NARROW_ENCODER
-from test_training import assert_same_update
+from test_loop import assert_same_update
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 WORKER = textwrap.dedent("""
     import json, sys
     import numpy as np, tensorflow as tf
     strategy = (tf.distribute.MultiWorkerMirroredStrategy() if sys.argv[3] == "multi"
                 else tf.distribute.get_strategy())
-    from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
+    from pclr_keras.training.tensors import TensorizedECGs
     config = PretrainConfig(batch_size=8, steps=1, checkpoint_every=1, optimizer="sgd",
                             learning_rate=0.1, warmup_fraction=0.0, encoder=json.loads(sys.argv[4]))
     trainer = Pretrainer(config, TensorizedECGs(sys.argv[1]), sys.argv[2], strategy=strategy)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pclr_keras.losses import nt_xent, pair_accuracy, simclr_accuracy, simclr_loss
+import pclr_keras.training.losses as losses
+from pclr_keras.training.losses import (nt_xent, nt_xent_and_pair_accuracy, pair_accuracy,
+                                        simclr_accuracy, simclr_loss)
 
 
 def numpy_nt_xent(z1, z2, temperature=0.1, negatives=None):
@@ -55,6 +57,25 @@ def test_extra_negatives_join_every_anchors_denominator(extra):
                                expected_accuracy, atol=1e-6)
 
 
+@pytest.mark.parametrize("extra", [0, 3])
+def test_loss_and_accuracy_from_one_logits_computation_match_each_alone(extra, monkeypatch):
+    rng = np.random.default_rng(10 + extra)
+    z1, z2 = rng.normal(size=(2, 6, 16)).astype("float32")
+    z2 = z1 + 0.7 * z2
+    negatives = rng.normal(size=(extra, 16)).astype("float32") if extra else None
+    expected_loss, expected_accuracy = numpy_nt_xent(z1, z2, negatives=negatives)
+    calls = []
+    logits = losses.contrastive_logits
+    monkeypatch.setattr(losses, "contrastive_logits",
+                        lambda *args: calls.append(1) or logits(*args))
+    loss, accuracy = nt_xent_and_pair_accuracy(z1, z2, 0.1, negatives)
+    assert len(calls) == 1
+    np.testing.assert_allclose(loss.numpy(), expected_loss, rtol=1e-5)
+    np.testing.assert_allclose(accuracy.numpy(), expected_accuracy, atol=1e-6)
+    assert loss.numpy() == nt_xent(z1, z2, 0.1, negatives).numpy()
+    assert accuracy.numpy() == pair_accuracy(z1, z2, 0.1, negatives).numpy()
+
+
 def test_keras_forms_split_the_batch_into_views():
     rng = np.random.default_rng(3)
     z1, z2 = rng.normal(size=(2, 6, 8)).astype("float32")
@@ -86,7 +107,7 @@ TWO_REPLICAS = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from pclr_keras.losses import nt_xent, pair_accuracy
+    from pclr_keras.training.losses import nt_xent, nt_xent_and_pair_accuracy, pair_accuracy
     rng = np.random.default_rng(7)
     z1, z2 = rng.normal(size=(2, 8, 16)).astype("float32")
     z2 = z1 + z2
@@ -98,21 +119,27 @@ TWO_REPLICAS = textwrap.dedent("""
                 tf.constant(negatives[3 * i:3 * i + 3]))
     views = strategy.experimental_distribute_values_from_function(shard)
     def step(views):
-        return nt_xent(*views[:2]), pair_accuracy(*views[:2]), nt_xent(views[0], views[1], negatives=views[2])
-    losses, accuracies, with_negatives = strategy.run(step, args=(views,))
+        return (nt_xent(*views[:2]), pair_accuracy(*views[:2]),
+                nt_xent(views[0], views[1], negatives=views[2]),
+                *nt_xent_and_pair_accuracy(views[0], views[1], negatives=views[2]))
+    losses, accuracies, with_negatives, both_loss, both_accuracy = strategy.run(step, args=(views,))
     mean = lambda value: strategy.reduce("MEAN", value, axis=None).numpy()
     print(mean(losses), nt_xent(z1, z2).numpy(), mean(accuracies), pair_accuracy(z1, z2).numpy(),
-          mean(with_negatives), nt_xent(z1, z2, negatives=negatives).numpy())
+          mean(with_negatives), nt_xent(z1, z2, negatives=negatives).numpy(), mean(both_loss),
+          mean(both_accuracy), pair_accuracy(z1, z2, negatives=negatives).numpy())
 """)
 
 
 def test_two_replicas_use_global_batch_negatives():
     result = subprocess.run(
         [sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True, timeout=120,
-        cwd=Path(__file__).resolve().parents[1])
+        cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr[-2000:]
-    split_loss, global_loss, split_accuracy, global_accuracy, split_extra, global_extra = map(
-        float, result.stdout.split()[-6:])
+    (split_loss, global_loss, split_accuracy, global_accuracy, split_extra, global_extra,
+     split_both_loss, split_both_accuracy, global_extra_accuracy) = map(
+        float, result.stdout.split()[-9:])
     assert split_loss == pytest.approx(global_loss, rel=1e-5)
     assert split_accuracy == pytest.approx(global_accuracy)
     assert split_extra == pytest.approx(global_extra, rel=1e-5) and split_extra > split_loss
+    assert split_both_loss == pytest.approx(global_extra, rel=1e-5)
+    assert split_both_accuracy == pytest.approx(global_extra_accuracy)

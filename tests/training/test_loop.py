@@ -16,10 +16,13 @@ import pytest
 
 from conftest import NARROW_ENCODER
 from pclr_keras.cli import main as pclr_main
-from pclr_keras.data import TensorizedECGs
 from pclr_keras.training import PretrainConfig, Pretrainer
+from pclr_keras.training.labelled import labelled_dataset
+from pclr_keras.training.pairs import pretraining_dataset
+from pclr_keras.training.tensors import TensorizedECGs
+from test_losses import numpy_nt_xent
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRAIN_PATIENTS = [f"P{p:04d}" for p in range(32)]
 HELD_OUT = [f"P{p:04d}" for p in range(32, 48)]
 
@@ -89,16 +92,64 @@ def test_too_few_patients_for_the_batch_is_a_clear_error(synthetic_tensors, tmp_
                    "--batch-size", "64", "--encoder-json", json.dumps(NARROW_ENCODER)])
 
 
+def first_batch(objective, ecgs, targets):
+    """The first global batch a run of `objective` (seed 0, batch 8) trains on, by the data API."""
+    if objective in ("pclr", "simclr", "clocs"):
+        return next(iter(pretraining_dataset(ecgs, 8, objective=objective, seed=0)))
+    return next(iter(labelled_dataset(ecgs, 8, targets=targets, seed=0)))
+
+
+def reference_loss(objective, model, batch, targets):
+    """The objective's loss in numpy, from the model's outputs in training mode."""
+    if objective in ("pclr", "simclr", "clocs"):
+        view1, view2 = (np.asarray(view) for view in batch)
+        projections = np.asarray(model(np.concatenate([view1, view2]), training=True))
+        return numpy_nt_xent(projections[:len(view1)], projections[len(view1):])[0]
+    if objective == "autoencoder":
+        x = np.asarray(batch, np.float64)
+        return np.log(np.cosh(np.asarray(model(batch, training=True), np.float64) - x)).mean()
+    x, labels = batch
+    outputs = model(x, training=True)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    loss = 0.0
+    for name, output in zip(targets, outputs):
+        # Keras takes the cross-entropy of a sigmoid layer's output from its logits.
+        probability = np.asarray(output, np.float64)
+        logits = np.log(probability) - np.log1p(-probability)
+        log_softmax = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        loss += -(np.asarray(labels[name]) * log_softmax).sum(1).mean()
+    return loss
+
+
 @pytest.mark.parametrize("objective,extra", [
-    ("simclr", {}), ("clocs", {}), ("autoencoder", {}), ("supervised", {"targets": ("sex",)})])
-def test_every_objective_trains_through_the_same_entry_point(synthetic_tensors, tmp_path,
-                                                             objective, extra):
+    ("pclr", {}), ("simclr", {}), ("clocs", {}), ("autoencoder", {}),
+    ("supervised", {"targets": ("sex",)})])
+def test_every_objective_trains_its_own_loss_through_the_same_entry_point(
+        synthetic_tensors, tmp_path, objective, extra):
     encoder = dict(NARROW_ENCODER, unit_filters=(8, 12, 16, 320)) \
         if objective == "autoencoder" else NARROW_ENCODER
     config = PretrainConfig(objective=objective, batch_size=8, steps=2, encoder=encoder, **extra)
-    result = Pretrainer(config, TensorizedECGs(synthetic_tensors), tmp_path).fit(progress=False)
+    ecgs = TensorizedECGs(synthetic_tensors)
+    trainer = Pretrainer(config, ecgs, tmp_path / "run")
+    initial = [np.array(w) for w in trainer.encoder.trainable_weights]
+    state = [np.array(v) for v in trainer.model.variables]  # with dropout's seed states
+    result = trainer.fit(progress=False)
     assert np.isfinite(result["train"]["loss"])
-    assert (tmp_path / "PCLR.h5").exists()
+    assert (tmp_path / "run" / "PCLR.h5").exists()
+    # The first step's loss is the objective's own, on its first batch, from the initial
+    # weights: a twin model in the trainer's initial state (dropout draws too) recomputes it.
+    twin = Pretrainer(config, ecgs, tmp_path / "twin")
+    for variable, value in zip(twin.model.variables, state, strict=True):
+        variable.assign(value)
+    expected = reference_loss(objective, twin.model, first_batch(objective, ecgs, config.targets),
+                              config.targets)
+    reported = json.loads((tmp_path / "run" / "history.json").read_text())["train"][0]
+    assert reported["step"] == 1
+    assert reported["loss"] == pytest.approx(expected, rel=1e-4)
+    # Training moved every trainable weight of the encoder, down to its first layer.
+    unchanged = [w.path for w, start in zip(trainer.encoder.trainable_weights, initial)
+                 if np.array_equal(np.asarray(w), start)]
+    assert unchanged == []
 
 
 TWO_REPLICAS = textwrap.dedent("""
@@ -107,8 +158,8 @@ TWO_REPLICAS = textwrap.dedent("""
     replicas = int(sys.argv[3])
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
+    from pclr_keras.training.tensors import TensorizedECGs
     strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
     config = PretrainConfig(batch_size=8, steps=1, checkpoint_every=1, optimizer="sgd",
                             learning_rate=0.1, warmup_fraction=0.0, encoder=json.loads(sys.argv[4]),
@@ -177,8 +228,8 @@ def assert_same_update(initial_a, after_a, initial_b, after_b, rounding="float32
 OPTIONS = textwrap.dedent("""
     import json, sys
     import tensorflow as tf
-    from pclr_keras.data import TensorizedECGs
     from pclr_keras.training import PretrainConfig, Pretrainer
+    from pclr_keras.training.tensors import TensorizedECGs
     xla = sys.argv[2] == "xla"
     config = PretrainConfig(batch_size=8, steps=2, encoder=json.loads(sys.argv[3]),
                             precision="float32" if xla else sys.argv[2], jit_compile=xla)
@@ -295,7 +346,7 @@ def test_single_ecg_pairs_train_and_are_counted_in_the_throughput(synthetic_tens
                                                          "and patient_id < 'P0008')")
     config = PretrainConfig(batch_size=8, steps=2, encoder=NARROW_ENCODER, single_ecg_pairs=4)
     trainer = Pretrainer(config, ecgs, tmp_path / "a")
-    assert trainer._ecgs_per_step == 2 * (8 + 4)
+    assert trainer.objective.ecgs_per_step == 2 * (8 + 4)
     assert np.isfinite(trainer.fit(progress=False)["train"]["loss"])
     args = ["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "b"),
             "--batch-size", "8", "--steps", "1", "--encoder-json", json.dumps(NARROW_ENCODER)]

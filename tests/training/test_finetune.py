@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import NARROW_ENCODER
-from pclr_keras.data import TensorizedECGs
-from pclr_keras.finetune import FinetuneConfig, finetune
 from pclr_keras.models import build_encoder
+from pclr_keras.training.finetune import FinetuneConfig, finetune
+from pclr_keras.training.tensors import TensorizedECGs
 
 
 def test_frozen_phase_keeps_encoder_and_unfrozen_phase_trains_it(synthetic_tensors, tmp_path):

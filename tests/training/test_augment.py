@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pclr_keras.augment import AugmentConfig, augment_batch
+from pclr_keras.training.augment import AugmentConfig, augment_batch
 
 L, C = 512, 4
 # Every augmentation off; tests switch on one at a time.
@@ -125,7 +125,7 @@ def test_config_rejects_bad_strengths(bad):
 
 # ----------------------------------------------------------------------- lead masking
 
-from pclr_keras.augment import MASKED_LEAD_SETS, lead_set_masks, mask_leads  # noqa: E402
+from pclr_keras.training.augment import MASKED_LEAD_SETS, lead_set_masks, mask_leads  # noqa: E402
 from pclr_keras.variants import LEAD_SETS, STANDARD_LEADS, parse_lead_set  # noqa: E402
 
 
