@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pclr_keras.data import TensorizedECGs
+from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.demo import DEMO_ENCODER
 from pclr_keras.evaluation.retrieval import retrieval
 from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS, guard_selection

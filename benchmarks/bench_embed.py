@@ -140,7 +140,7 @@ def timings(args, folder, raw, tmp):
     import keras
 
     from pclr_keras.export.artifacts import export_encoder
-    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training.tensors import TensorizedECGs
     from pclr_keras.embedding import embed, forward_function
     from pclr_keras.models import build_encoder
     from pclr_keras.precision import with_precision
@@ -220,7 +220,7 @@ def want(args, way):
 def memory_child(way, folder, model, out):
     """In a fresh process: peak RSS after embedding `folder` one way."""
     from pclr_keras.weights.load import load_encoder
-    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training.tensors import TensorizedECGs
     from pclr_keras.embedding import embed
 
     if way == "embed":

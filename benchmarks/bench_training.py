@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pclr_keras.losses import simclr_accuracy, simclr_loss
+from pclr_keras.training.losses import simclr_accuracy, simclr_loss
 from pclr_keras.training import PretrainConfig, Pretrainer
 
 
@@ -100,7 +100,8 @@ def precision_rounds(views, steps):
 
 
 def pipeline_pairs_per_second(data, batch, steps):
-    from pclr_keras.data import TensorizedECGs, pretraining_dataset
+    from pclr_keras.training.pairs import pretraining_dataset
+    from pclr_keras.training.tensors import TensorizedECGs
 
     dataset = pretraining_dataset(TensorizedECGs(data), batch, seed=0)
     iterator = iter(dataset)

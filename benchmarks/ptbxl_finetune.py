@@ -31,7 +31,7 @@ import pandas as pd
 
 from pclr_keras.weights.load import load_encoder
 from pclr_keras.atomic import write_json
-from pclr_keras.data import TensorizedECGs
+from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.models import build_encoder
 from pclr_keras.evaluation.ptbxl.finetune import FinetuneBudget, finetune_run
 from pclr_keras.evaluation.ptbxl.protocol import statement_labels

@@ -15,19 +15,19 @@ _EXPORTS = {
     "pclr_keras.io": ("ECGReadError", "ECGRecord", "read_wfdb"),
     "pclr_keras.models": ("RIBEIRO_TARGETS", "build_autoencoder", "build_encoder",
                           "build_pretraining_model", "build_ribeiro_classifier"),
-    "pclr_keras.losses": ("nt_xent", "pair_accuracy", "simclr_accuracy", "simclr_loss"),
+    "pclr_keras.training.losses": ("nt_xent", "pair_accuracy", "simclr_accuracy", "simclr_loss"),
     "pclr_keras.weights.upstream": ("load_upstream",),
     "pclr_keras.export.artifacts": ("export_encoder", "save_preset"),
     "pclr_keras.weights.load": ("load_encoder",),
     "pclr_keras.weights.presets": ("ALIASES", "PRESETS"),
     "pclr_keras.tensorize": ("tensorize",),
-    "pclr_keras.data": ("TensorizedECGs",),
+    "pclr_keras.training.tensors": ("TensorizedECGs",),
     "pclr_keras.training": ("PretrainConfig", "Pretrainer"),
     "pclr_keras.embedding": ("embed",),
     "pclr_keras.evaluation.probe": ("probe",),
     "pclr_keras.evaluation.retrieval": ("retrieval",),
-    "pclr_keras.finetune": ("FinetuneConfig", "finetune"),
-    "pclr_keras.scratch": ("ScratchBaseline", "ScratchConfig"),
+    "pclr_keras.training.finetune": ("FinetuneConfig", "finetune"),
+    "pclr_keras.training.scratch": ("ScratchBaseline", "ScratchConfig"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)

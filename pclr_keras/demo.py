@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pclr_keras.data import TensorizedECGs
+from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.evaluation.experiment import PTBXL_TARGETS, run_experiment
 from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS
 from pclr_keras.models import build_encoder

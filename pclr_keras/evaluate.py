@@ -8,7 +8,7 @@ from pclr_keras.evaluation.plots import plot_probe
 from pclr_keras.evaluation.probe import DEFAULT_LABEL_COUNTS, ProbeResult, probe
 from pclr_keras.evaluation.report import write_report
 from pclr_keras.evaluation.retrieval import retrieval, retrieval_table
-from pclr_keras.evaluation.splits import cv_splits
+from pclr_keras.folds import cv_splits
 from pclr_keras.evaluation.tables import markdown_report
 
 __all__ = ["DEFAULT_LABEL_COUNTS", "ID", "LOGISTIC_CS", "METRICS", "METRIC_NAMES", "PATIENT",

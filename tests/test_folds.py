@@ -1,4 +1,5 @@
-"""Fold discipline: fold 9 chooses, fold 10 is read once, at the end, and never chooses."""
+"""Fold discipline: fold 9 chooses, fold 10 is read once, at the end, and never chooses;
+folds inside a training subset are grouped by patient."""
 
 import importlib.util
 from pathlib import Path
@@ -8,10 +9,10 @@ import pandas as pd
 import pytest
 
 from pclr_keras.cli import main as pclr_main
-from pclr_keras.data import TensorizedECGs
-from pclr_keras.folds import SELECTION_FOLD, SelectionOnTestFoldError, guard_selection
+from pclr_keras.folds import SELECTION_FOLD, SelectionOnTestFoldError, cv_splits, guard_selection
 from pclr_keras.training import PretrainConfig, Pretrainer
-from test_data import write_tensors
+from pclr_keras.training.tensors import TensorizedECGs
+from tensor_folders import write_tensors
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -57,4 +58,20 @@ def test_ablation_table_reports_mean_and_spread_over_seeds():
     assert "| a | 3 | 2.000 ± 1.000 |" in text and "| b | 1 | 5.000 | 0.500 |" in text
     assert ablate.run_folder("runs", "lr 3e-3", 0).name == "lr_3e-3"
     assert ablate.run_folder("runs", "lr 3e-3", 2).name == "lr_3e-3_seed2"
+
+
+def test_cv_splits_are_grouped_stratified_and_shrink_with_few_positives():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 3)
+    y = np.zeros(120)
+    y[[0, 1, 2, 30, 31, 60]] = 1                      # 3 patients with positives
+    folds = cv_splits(y, groups, "binary", n_splits=5, seed=0)
+    assert 2 <= len(folds) <= 3
+    for train, validation in folds:
+        assert not set(groups[train]) & set(groups[validation])
+        assert set(y[train]) == {0.0, 1.0}
+    continuous = cv_splits(rng.normal(size=120), groups, "continuous", n_splits=5)
+    assert len(continuous) == 5
+    assert sorted(np.concatenate([v for _, v in continuous])) == list(range(120))
+    assert cv_splits(np.r_[np.ones(1), np.zeros(9)], np.arange(10), "binary") == []
 

@@ -7,7 +7,7 @@ hyper-parameters. The architecture lives in `pclr_keras.models`.
 
 import keras
 
-from pclr_keras.losses import simclr_accuracy, simclr_loss
+from pclr_keras import simclr_accuracy, simclr_loss
 from pclr_keras.models import (
     RIBEIRO_TARGETS,
     build_autoencoder,

@@ -4,4 +4,5 @@ import sys
 
 from pclr_keras.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (docs, tools) runs nothing
+    sys.exit(main())

@@ -69,7 +69,7 @@ def run(args):
 
 def _scratch_config(args):
     """`ScratchConfig` from --scratch-config; stops with its problem when it is refused."""
-    from pclr_keras.scratch import ScratchConfig
+    from pclr_keras.training.scratch import ScratchConfig
 
     try:
         return ScratchConfig(**json.loads(args.scratch_config))

@@ -36,8 +36,8 @@ def add_arguments(commands):
 
 def run(args):
     from pclr_keras.weights.load import load_encoder
-    from pclr_keras.data import TensorizedECGs
-    from pclr_keras.finetune import FinetuneConfig, finetune
+    from pclr_keras.training.tensors import TensorizedECGs
+    from pclr_keras.training.finetune import FinetuneConfig, finetune
 
     encoder = load_encoder(args.model)
     variant = _variant_name(encoder)

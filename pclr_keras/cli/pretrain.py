@@ -90,7 +90,7 @@ def _add_run_arguments(parser):
 
 
 def run(args):
-    from pclr_keras.data import TensorizedECGs
+    from pclr_keras.training.tensors import TensorizedECGs
     from pclr_keras.training import Pretrainer
 
     # A multi-worker strategy must exist before any other TensorFlow work.

@@ -114,7 +114,7 @@ class TensorizedInput:
     unit = "ECG"
 
     def __init__(self, folder, variant, windows="first"):
-        from pclr_keras.data import TensorizedECGs
+        from pclr_keras.training.tensors import TensorizedECGs
 
         self.ecgs = TensorizedECGs(folder, variant=variant.name)
         labels = self.ecgs.labels

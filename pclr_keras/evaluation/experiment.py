@@ -22,7 +22,7 @@ from pclr_keras.evaluation.probe import probe
 from pclr_keras.evaluation.report import write_report
 from pclr_keras.evaluation.retrieval import retrieval_table
 from pclr_keras.models import build_encoder
-from pclr_keras.scratch import ScratchBaseline
+from pclr_keras.training.scratch import ScratchBaseline
 from pclr_keras.tensorize import LABELS_FILE
 
 PTBXL_TARGETS = {"sex": "binary", "age": "continuous", "NORM": "binary", "MI": "binary",

@@ -38,7 +38,7 @@ from pclr_keras.evaluation.inputs import ID, load_representation, read_table
 from pclr_keras.evaluation.linear import LOGISTIC_CS, RIDGE_ALPHAS
 from pclr_keras.evaluation.metrics import METRICS, metric, patient_resamples
 from pclr_keras.evaluation.probe_data import ProbeData
-from pclr_keras.evaluation.splits import check_disjoint, cv_splits
+from pclr_keras.folds import check_disjoint, cv_splits
 
 DEFAULT_LABEL_COUNTS = (50, 100, 250, 500, 1000, 2500, 5000)
 SCORE_COLUMNS = ["representation", "target", "task", "n_labels", "repeat", "metric", "value",

@@ -13,7 +13,8 @@ import pandas as pd
 from pclr_keras.evaluation.inputs import ID, PATIENT, as_ids
 from pclr_keras.evaluation.linear import fit_predict
 from pclr_keras.evaluation.metrics import METRICS, metric
-from pclr_keras.evaluation.splits import check_disjoint, held_out_mask
+from pclr_keras.evaluation.splits import held_out_mask
+from pclr_keras.folds import check_disjoint
 
 
 def task_of(values, task):

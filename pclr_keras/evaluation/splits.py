@@ -2,11 +2,10 @@
 
 Two ECGs of one patient look alike far more than two patients' ECGs do; a
 patient on both sides of a split would flatter every representation. The
-held-out set, the cross-validation folds inside a training subset, and the
-check that refuses a leaky split all live here.
+probes' held-out set lives here; the cross-validation folds inside a
+training subset and the check that refuses a leaky split live in
+`pclr_keras.folds`, below training, which uses them too.
 """
-
-import inspect
 
 import numpy as np
 import pandas as pd
@@ -40,51 +39,3 @@ def held_out_mask(test, frame, keep, seed):
     if values.dtype == bool:
         return values[frame["_row"].to_numpy()]
     return np.isin(frame[ID].to_numpy(), as_ids(values))
-
-
-def cv_splits(y, groups, task, n_splits=5, seed=0):
-    """Cross-validation folds grouped by patient, stratified for a binary target.
-
-    Args:
-        y: array (n,) of the subset's targets.
-        groups: array (n,) of patient ids.
-        task: "binary" or "continuous".
-        n_splits: int. At most this many folds: fewer when there are fewer
-            patients or (binary) fewer patients with the rarer class.
-        seed: int.
-
-    Returns:
-        list of (train rows, validation rows), no patient on both sides and
-        (binary) both classes in every training part; empty if impossible.
-    """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
-    groups = np.asarray(groups)
-    n_groups = len(np.unique(groups))
-    if task == "binary":   # at most one fold per patient of the rarer class
-        n_splits = min(n_splits, *(len(np.unique(groups[y == c])) for c in (0, 1)))
-    else:
-        n_splits = min(n_splits, n_groups)
-    for k in range(n_splits, 1, -1):
-        if task == "binary":
-            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-            folds = list(splitter.split(np.zeros(len(y)), y, groups))
-            if not all(len(np.unique(y[train])) == 2 for train, _ in folds):
-                continue
-        else:
-            shuffle = "shuffle" in inspect.signature(GroupKFold).parameters
-            splitter = GroupKFold(n_splits=k, **(dict(shuffle=True, random_state=seed)
-                                                 if shuffle else {}))
-            folds = list(splitter.split(np.zeros(len(y)), y, groups))
-        for train, validation in folds:
-            assert not set(groups[train]) & set(groups[validation]), "a patient in two folds"
-        return folds
-    return []
-
-
-def check_disjoint(train_patients, test_patients, what):
-    """Raises `ValueError` when a patient has ECGs on both sides of `what`."""
-    shared = set(train_patients) & set(test_patients)
-    if shared:
-        raise ValueError(f"{len(shared)} patients have ECGs on both sides of {what} (e.g. "
-                         f"{sorted(shared)[:3]}); split by patient so none does")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pclr_keras.artifacts import encoder_only
+from pclr_keras.weights.load import encoder_only
 from pclr_keras.folds import guard_selection
 from pclr_keras.precision import resolve_precision, with_precision
 

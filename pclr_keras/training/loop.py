@@ -23,11 +23,12 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from pclr_keras.artifacts import export_encoder, load_encoder
+from pclr_keras.export.artifacts import export_encoder
+from pclr_keras.weights.load import load_encoder
 from pclr_keras.atomic import write_json
 from pclr_keras.folds import guard_selection
 from pclr_keras.models import build_encoder
-from pclr_keras.presets import resolve_model, weights_sha256
+from pclr_keras.weights.resolve import resolve_path as resolve_model, weights_sha256
 from pclr_keras.training.config import OPTIMIZERS
 from pclr_keras.training.objectives import get_objective
 from pclr_keras.training.pairs import check_one_ecg_patients

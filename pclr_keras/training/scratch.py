@@ -25,7 +25,7 @@ import numpy as np
 
 from pclr_keras.atomic import replacing
 from pclr_keras.training.tensors import TensorizedECGs
-from pclr_keras.evaluate import cv_splits
+from pclr_keras.folds import cv_splits
 from pclr_keras.models import build_encoder
 
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import NARROW_ENCODER
 from embedding_fixtures import ATOL, read_output, vectors
 from embedding_fixtures import encoder, encoder_file  # noqa: F401 (fixtures)
-from pclr_keras.data import TensorizedECGs
+from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.embedding import embed, embedding_columns, format_summary, parse_shard
 from pclr_keras.models import build_encoder
 

@@ -274,7 +274,7 @@ def test_augmented_patient_pairs_and_temperature_from_the_cli(synthetic_tensors,
 
 def test_init_weights_start_the_encoder_and_a_resumed_run_keeps_its_checkpoint(
         synthetic_tensors, tmp_path):
-    from pclr_keras.artifacts import load_encoder
+    from pclr_keras.weights.load import load_encoder
 
     assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "a"),
                       "--batch-size", "8", "--steps", "2", "--lr", "1e-2",

@@ -8,9 +8,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import NARROW_ENCODER
-from pclr_keras.evaluate import probe
-from pclr_keras.experiment import SCRATCH, run_experiment
-from pclr_keras.features import handcrafted_from_tensors
+from pclr_keras.evaluation.probe import probe
+from pclr_keras.evaluation.experiment import SCRATCH, run_experiment
+from pclr_keras.evaluation.features import handcrafted_from_tensors
 from pclr_keras.training.scratch import ScratchBaseline, ScratchConfig, build_scratch_model
 from pclr_keras.training.tensors import TensorizedECGs
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from pclr_keras.weights.load import encoder_only
 from pclr_keras.atomic import replacing
-from pclr_keras.finetune import ecg_dataset
+from pclr_keras.training.finetune import ecg_dataset
 from pclr_keras.folds import SELECTION_FOLD_NUMBER, TEST_FOLD_NUMBER
 from pclr_keras.precision import with_precision
 from pclr_keras.evaluation.ptbxl.protocol import (bootstrap_interval, macro_auroc,

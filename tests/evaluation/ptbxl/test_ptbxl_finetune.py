@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from pclr_keras.weights.load import load_encoder
-from pclr_keras.data import TensorizedECGs
+from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.evaluation.ptbxl.finetune import FinetuneBudget, finetune_run
-from test_data import C, L, write_tensors
+from tensor_folders import C, L, write_tensors
 
 BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 BUDGET = FinetuneBudget(batch_size=8, frozen_epochs=1, max_epochs=4, patience=3)
