@@ -177,3 +177,61 @@ def test_reading_and_ingesting_load_without_tensorflow():
             "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT)
     assert done.returncode == 0
+
+
+def _imported_modules(path):
+    """The pclr_keras modules `path` imports (`a.b` for `from a.b import c` and `import a.b`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            source = _absolute(node, path)
+            found |= {source} | {f"{source}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {name for name in found if name.startswith("pclr_keras.")}
+
+
+def _layers():
+    """ARCHITECTURE.md's picture of the import flow: {place: floor}, floor 0 at the bottom."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    picture = text.split("## Which way imports flow", 1)[1].split("```")[1].strip().splitlines()
+    return {place.strip(): floor for floor, line in enumerate(reversed(picture))
+            for place in re.split(r"\s{2,}", line)[0].split(",")}
+
+
+def _floor(module, layers):
+    """The floor of `pclr_keras.a.b`, from the deepest place of the picture that holds it."""
+    parts = module.split(".")[1:]
+    for depth in range(len(parts), 0, -1):
+        stem = "/".join(parts[:depth])
+        for place in (f"{stem}.py", f"{stem}/"):
+            if place in layers:
+                return layers[place]
+    return None
+
+
+def test_imports_run_down_the_architecture_picture():
+    layers = _layers()
+    upward = []
+    for path in _python_files("pclr_keras"):
+        module = _module_name(path)
+        floor = _floor(module, layers)
+        if floor is None:
+            continue  # an old path re-exporting its new home (next test)
+        upward += [f"{module} (floor {floor}) imports {name} (floor {_floor(name, layers)})"
+                   for name in sorted(_imported_modules(path))
+                   if (_floor(name, layers) or 0) > floor]
+    assert upward == []
+
+
+def test_only_the_old_paths_are_outside_the_picture_and_nothing_imports_them():
+    layers = _layers()
+    outside = {_module_name(path) for path in _python_files("pclr_keras")
+               if _floor(_module_name(path), layers) is None} - {"pclr_keras"}
+    old_paths = (ROOT / "ARCHITECTURE.md").read_text().split("## Old module paths", 1)[1] \
+        .split("##", 1)[0]
+    assert sorted(outside) == sorted(
+        f"pclr_keras.{name[:-3]}" for name in re.findall(r"`(\w+\.py)`", old_paths))
+    users = [f"{_module_name(path)} imports {name}" for path in _python_files("pclr_keras")
+             for name in _imported_modules(path) & outside]
+    assert users == []

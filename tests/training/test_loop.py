@@ -61,6 +61,7 @@ PRETRAIN_ARGS = ["pretrain", "--batch-size", "8", "--steps", "24", "--checkpoint
                  "--seed", "3", "--encoder-json", json.dumps(NARROW_ENCODER)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_killed_run_resumes_to_the_same_weights(synthetic_tensors, tmp_path, precision):
     command = [sys.executable, "-m", "pclr_keras.cli", *PRETRAIN_ARGS, "--data",
@@ -173,6 +174,7 @@ TWO_REPLICAS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_two_replicas_match_one_on_the_global_batch(synthetic_tensors, tmp_path, precision):
     """Global-batch negatives and synchronised batch norm: the split does not matter."""

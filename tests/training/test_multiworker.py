@@ -50,6 +50,7 @@ def run(args, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_process(synthetic_tensors, tmp_path):
     encoder = json.dumps(NARROW_ENCODER)
     single = run([str(synthetic_tensors), str(tmp_path / "single"), "single", encoder])

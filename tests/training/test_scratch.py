@@ -51,6 +51,7 @@ def amplitude_task(synthetic_tensors):
     return labels, test
 
 
+@pytest.mark.slow
 def test_learns_a_learnable_target_on_held_out_patients(synthetic_tensors, amplitude_task):
     labels, test = amplitude_task
     train, held_out = labels[~test], labels[test]
