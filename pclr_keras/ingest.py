@@ -110,24 +110,28 @@ class IngestedECG:
     identifiers: IdentifierSummary = None  # what the policy left out (with a policy)
 
 
-def preprocess_for_variants(record, signal, variants, max_flat_leads):
-    """({variant name: tensor}, quality) of one ECG window; raises `ECGValidationError`."""
+def preprocess_for_variants(record, signal, variants, max_flat_leads, leads_present=None):
+    """({variant name: tensor}, quality) of one ECG window; raises `ECGValidationError`.
+
+    `leads_present`: as `preprocess_ecg` (None: all the variants' leads required)."""
     tensors, flat = {}, []
     for variant in map(get_variant, variants):
         tensors[variant.name], leads = preprocess_ecg(
             signal, record.fs, record.lead_names, variant=variant, source=str(record.source),
-            max_flat_leads=max_flat_leads, return_flat_leads=True)
+            max_flat_leads=max_flat_leads, return_flat_leads=True,
+            leads_present=leads_present)
         flat += leads
     return tensors, quality_flags(flat)
 
 
-def _ingest(record, variants, windows, max_flat_leads, naming):
+def _ingest(record, variants, windows, max_flat_leads, naming, leads_present):
     source = str(record.source)
     ecg = IngestedECG(source, record_id(source), dict(record.meta), fs=float(record.fs),
                       n_samples=int(record.signal.shape[0]))
     for k, start, signal in record_windows(record, windows):
         try:
-            tensors, quality = preprocess_for_variants(record, signal, variants, max_flat_leads)
+            tensors, quality = preprocess_for_variants(record, signal, variants, max_flat_leads,
+                                                       leads_present)
         except ECGValidationError as error:
             ecg.errors.append((source, error.problem, str(error)))
             continue
@@ -157,7 +161,7 @@ def _named(policy, data_root, ecg_id, patient_id):
 
 def read_ecgs(path, variants, *, windows="first", reader_options=(),
               max_flat_leads=TOLERATED_FLAT_LEADS, ecg_id=None, policy=None, data_root=None,
-              patient_id=""):
+              patient_id="", leads_present=None):
     """Reads one file, one ECG at a time: yields an `IngestedECG` per ECG. Never raises
     for bad data.
 
@@ -174,13 +178,15 @@ def read_ecgs(path, variants, *, windows="first", reader_options=(),
             relative to `data_root`; without, as read (in-memory use only).
         data_root: the folder the user gave (or the file itself).
         patient_id: str. The patient id the user gave (a manifest's).
+        leads_present: None (every lead the variants read is required) or the
+            leads the file holds (`preprocess_ecg`): the others are zeros.
     """
     if windows not in WINDOWS:
         raise ValueError(f"windows must be one of {WINDOWS}, not {windows!r}.")
     naming = _named(policy, data_root, ecg_id, patient_id)
     try:
         for record in iter_records(path, **dict(reader_options or {})):
-            yield _ingest(record, variants, windows, max_flat_leads, naming)
+            yield _ingest(record, variants, windows, max_flat_leads, naming, leads_present)
     except ECGReadError as error:
         yield naming(IngestedECG(error.source, record_id(error.source),
                                  errors=[(error.source, "unreadable", str(error))]))

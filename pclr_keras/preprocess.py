@@ -6,13 +6,19 @@ input length by linear interpolation, exactly as ml4h did with
 interpolation is done for all leads and ECGs at once. Before resampling, the
 window is checked for what silently ruins embeddings: missing or ambiguous
 leads, NaN, flat (disconnected) leads and signals stored in microvolts.
+
+Reduced-lead input (a watch's lead I, a pocket device's limb leads) is
+read as `leads_present` says: only those leads are required and checked,
+and the encoder's other leads are zeros, exactly as lead-masked
+pre-training shows a view that lacks them.
 """
 
 from collections.abc import Mapping
 
 import numpy as np
 
-from pclr_keras.variants import ECG_DURATION_S, STANDARD_LEADS, get_variant, normalize_lead_name
+from pclr_keras.variants import (
+    ECG_DURATION_S, STANDARD_LEADS, get_variant, normalize_lead_name, parse_lead_set)
 
 # A record may be a few samples short of 10 s (rounding in exporters); what
 # there is gets stretched to the input length.
@@ -112,7 +118,8 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
                    min_duration_s=MIN_DURATION_S,
                    flat_threshold_mv=FLAT_THRESHOLD_MV,
                    max_amplitude_mv=MAX_AMPLITUDE_MV,
-                   max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False):
+                   max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False,
+                   leads_present=None):
     """Turns one raw ECG into the input of a PCLR encoder.
 
     Args:
@@ -135,6 +142,10 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
             `pclr embed`; 0 rejects any flat lead (their `--strict`).
         return_flat_leads: bool. Also return the tolerated flat leads, to
             flag the ECG.
+        leads_present: None (every lead the variant reads is required), or
+            the leads the ECG holds, a set name or a comma list
+            (`parse_lead_set`): only those are read and checked, the
+            variant's other leads are zero (reduced-lead input).
 
     Returns:
         float32 array (input_length, num_leads) of the variant; with
@@ -144,10 +155,11 @@ def preprocess_ecg(ecg, fs, lead_names=None, variant="pclr", source=None, *,
         ECGValidationError: the ECG cannot be used; see its `problem`.
     """
     variant = get_variant(variant)
+    leads = present_leads(variant, leads_present)
     try:
-        signals, columns = _as_signals_and_columns(ecg, lead_names, variant)
+        signals, columns = _as_signals_and_columns(ecg, lead_names, variant, leads)
         tensors, flat = _preprocess(
-            signals[np.newaxis], fs, columns, variant, min_duration_s,
+            signals[np.newaxis], fs, columns, variant, leads, min_duration_s,
             flat_threshold_mv, max_amplitude_mv, max_flat_leads)
         return (tensors[0], flat[0]) if return_flat_leads else tensors[0]
     except ECGValidationError as error:
@@ -159,7 +171,8 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
                      min_duration_s=MIN_DURATION_S,
                      flat_threshold_mv=FLAT_THRESHOLD_MV,
                      max_amplitude_mv=MAX_AMPLITUDE_MV,
-                     max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False):
+                     max_flat_leads=TOLERATED_FLAT_LEADS, return_flat_leads=False,
+                     leads_present=None):
     """Turns a batch of raw ECGs sharing rate and lead order into encoder input.
 
     Args:
@@ -169,7 +182,7 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         variant: str or `EncoderVariant`. The encoder the input is for.
         sources: list of str or None. File or id of each ECG, named in errors.
         min_duration_s, flat_threshold_mv, max_amplitude_mv, max_flat_leads,
-        return_flat_leads: as in `preprocess_ecg`.
+        return_flat_leads, leads_present: as in `preprocess_ecg`.
 
     Returns:
         float32 array (batch, input_length, num_leads) of the variant; with
@@ -185,9 +198,10 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         raise ECGValidationError(
             "bad_shape", f"a batch must be 3-D (batch, samples, leads), "
             f"got shape {signals.shape}")
-    columns = _column_indices(lead_names, signals.shape[-1], variant)
+    leads = present_leads(variant, leads_present)
+    columns = _column_indices(lead_names, signals.shape[-1], variant, leads)
     try:
-        tensors, flat = _preprocess(signals, fs, columns, variant, min_duration_s,
+        tensors, flat = _preprocess(signals, fs, columns, variant, leads, min_duration_s,
                                     flat_threshold_mv, max_amplitude_mv, max_flat_leads)
         return (tensors, flat) if return_flat_leads else tensors
     except ECGValidationError as error:
@@ -203,37 +217,64 @@ def leads_in_variant_order(signal, lead_names, variant="pclr"):
         ECGValidationError: a lead is missing or appears twice.
     """
     variant = get_variant(variant)
-    signals, columns = _as_signals_and_columns(signal, lead_names, variant)
+    signals, columns = _as_signals_and_columns(signal, lead_names, variant, variant.leads)
     return np.asarray(signals[:, columns], dtype=np.float32)
 
 
-def _as_signals_and_columns(ecg, lead_names, variant):
-    """One ECG as an array (samples, columns) and the variant's columns in it."""
+def present_leads(variant, leads_present=None):
+    """The leads of `variant` an ECG holds, in the variant's order: all of them
+    for None, else those `leads_present` (a set name or comma list) names.
+
+    Raises:
+        ValueError: an unknown lead or set, or none the variant reads.
+    """
+    variant = get_variant(variant)
+    if leads_present is None:
+        return tuple(variant.leads)
+    named = parse_lead_set(leads_present)
+    leads = tuple(lead for lead in variant.leads if lead in named)
+    if not leads:
+        raise ValueError(f"The {variant.name} encoder reads {list(variant.leads)}, none of "
+                         f"the leads present {list(named)}.")
+    return leads
+
+
+def zero_absent_leads(tensors, variant, leads):
+    """Encoder inputs (..., length, variant leads) with every lead not in `leads`
+    zeroed, in place: a stored 12-lead input seen as reduced-lead input."""
+    variant = get_variant(variant)
+    absent = [i for i, lead in enumerate(variant.leads) if lead not in leads]
+    if absent:
+        tensors[..., absent] = 0.0
+    return tensors
+
+
+def _as_signals_and_columns(ecg, lead_names, variant, leads):
+    """One ECG as an array (samples, columns) and the columns of `leads` in it."""
     if isinstance(ecg, Mapping):
         names = list(ecg)
         chosen = [np.asarray(ecg[names[i]])
-                  for i in _column_indices(names, len(names), variant)]
+                  for i in _column_indices(names, len(names), variant, leads)]
         shapes = {lead.shape for lead in chosen}
         if len(shapes) != 1 or chosen[0].ndim != 1:
-            listed = ", ".join(f"{name} {lead.shape}"
-                               for name, lead in zip(variant.leads, chosen))
+            listed = ", ".join(f"{name} {lead.shape}" for name, lead in zip(leads, chosen))
             raise ECGValidationError(
                 "bad_shape", f"leads must be 1-D and equally long, got {listed}")
-        return np.stack(chosen, axis=-1), list(range(variant.num_leads))
+        return np.stack(chosen, axis=-1), list(range(len(leads)))
     signals = np.asarray(ecg)
     if signals.ndim == 1:
-        if lead_names is None and variant.num_leads == 1:
-            lead_names = variant.leads
+        if lead_names is None and len(leads) == 1:
+            lead_names = leads
         signals = signals[:, np.newaxis]
     if signals.ndim != 2:
         raise ECGValidationError(
             "bad_shape", f"an ECG array must be (samples, leads), got shape "
             f"{signals.shape}")
-    return signals, _column_indices(lead_names, signals.shape[1], variant)
+    return signals, _column_indices(lead_names, signals.shape[1], variant, leads)
 
 
-def _column_indices(lead_names, num_columns, variant):
-    """Positions of the variant's leads among `lead_names`, in variant order."""
+def _column_indices(lead_names, num_columns, variant, leads):
+    """Positions of `leads` (the variant's leads the ECG holds) among `lead_names`."""
     if lead_names is None:
         raise ECGValidationError(
             "unknown_lead_count", f"lead_names are needed to tell which lead "
@@ -243,7 +284,7 @@ def _column_indices(lead_names, num_columns, variant):
             "unknown_lead_count", f"{len(lead_names)} lead names for "
             f"{num_columns} columns; the array must be (samples, leads)")
     names = [normalize_lead_name(name) for name in lead_names]
-    for lead in variant.leads:
+    for lead in leads:
         if names.count(lead) > 1:
             spellings = [str(lead_names[i]) for i, name in enumerate(names) if name == lead]
             raise ECGValidationError(
@@ -251,16 +292,18 @@ def _column_indices(lead_names, num_columns, variant):
                 f"lead {lead} appears {len(spellings)} times (as {spellings})",
                 lead=lead)
         if lead not in names:
+            reads = (f"the {variant.name} encoder reads {list(variant.leads)}"
+                     if len(leads) == variant.num_leads else
+                     f"the leads present are {list(leads)}")
             raise ECGValidationError(
-                "missing_lead",
-                f"lead {lead} is missing; the {variant.name} encoder reads "
-                f"{list(variant.leads)}, found {names}", lead=lead)
-    return [names.index(lead) for lead in variant.leads]
+                "missing_lead", f"lead {lead} is missing; {reads}, found {names}", lead=lead)
+    return [names.index(lead) for lead in leads]
 
 
-def _preprocess(signals, fs, columns, variant, min_duration_s,
+def _preprocess(signals, fs, columns, variant, leads, min_duration_s,
                 flat_threshold_mv, max_amplitude_mv, max_flat_leads):
-    """Cuts, checks and resamples a batch: (tensors, flat leads of each ECG)."""
+    """Cuts, checks and resamples a batch of `leads`: (tensors, flat leads of each
+    ECG); the variant's other leads are zero."""
     try:
         rate = float(fs)
     except (TypeError, ValueError):
@@ -278,9 +321,14 @@ def _preprocess(signals, fs, columns, variant, min_duration_s,
     window = np.asarray(signals[:, :round(ECG_DURATION_S * rate)], dtype=np.float32)
     if columns != list(range(signals.shape[-1])):  # a copy only when leads move
         window = np.take(window, columns, axis=-1)
-    flat = _check_window(window, rate, variant.leads, flat_threshold_mv, max_amplitude_mv,
+    flat = _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv,
                          max_flat_leads)
-    return resample_linear(window, variant.input_length), flat
+    resampled = resample_linear(window, variant.input_length)
+    if len(leads) == variant.num_leads:
+        return resampled, flat
+    tensors = np.zeros(resampled.shape[:-1] + (variant.num_leads,), np.float32)
+    tensors[..., [variant.leads.index(lead) for lead in leads]] = resampled
+    return tensors, flat
 
 
 def _check_window(window, rate, leads, flat_threshold_mv, max_amplitude_mv, max_flat_leads):

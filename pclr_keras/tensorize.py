@@ -31,7 +31,7 @@ from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.ingest import list_inputs, read_ecgs, window_id
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 from pclr_keras.shards import drop_rows, is_complete, read_rows, write_shard
-from pclr_keras.variants import get_variant
+from pclr_keras.variants import STANDARD_LEADS, get_variant, parse_lead_set
 
 # The layout of a tensorized folder; every module that reads one asks here.
 LABELS_FILE = "labels.csv"
@@ -41,7 +41,7 @@ SHARD_PATTERN = "shard-{:05d}.h5"
 REQUIRED_FILES = (LABELS_FILE, INDEX_FILE, SHARDS_FOLDER)
 # Columns tensorize writes itself; a manifest's `ecg_id` becomes the ECG's id.
 RESERVED_COLUMNS = ("ecg_id", "patient_id", "shard", "row", "source", "window",
-                    "fs_original", "n_samples_original", "quality")
+                    "fs_original", "n_samples_original", "quality", "leads")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,10 @@ class TensorizeSettings:
     `identifiers` ("remove", "pseudonymize", "keep"; default "pseudonymize"
     with a `key_file`, else "remove") and `patient_id_field` make the
     `IdentifierPolicy` (`policy`) every output follows; the key is read once
-    here and enters digests only as a hash.
+    here and enters digests only as a hash. `leads_present` (a set name or
+    leads, `--leads`) makes reduced-lead input: only those leads are read,
+    the others zero; naming every lead the variants read is the same as
+    naming none, and is digested as none.
     """
 
     variants: tuple = ("pclr",)
@@ -71,10 +74,12 @@ class TensorizeSettings:
     max_flat_leads: int = TOLERATED_FLAT_LEADS  # 0: any flat lead rejects (--strict)
     identifiers: str = None
     key_file: str = None
+    leads_present: tuple = ()
 
     def __post_init__(self):
-        for variant in self.variants:
-            get_variant(variant)
+        read = {lead for variant in self.variants for lead in get_variant(variant).leads}
+        present = parse_lead_set(self.leads_present) if self.leads_present else ()
+        object.__setattr__(self, "leads_present", () if read <= set(present) else present)
         if self.windows not in ("first", "all"):
             raise ValueError("windows must be 'first' or 'all'.")
         object.__setattr__(self, "policy", IdentifierPolicy.of(
@@ -85,7 +90,15 @@ class TensorizeSettings:
         fields = dataclasses.asdict(self)
         del fields["key_file"]
         fields["identifiers"] = self.policy.basis()
+        if not self.leads_present:  # the digests of jobs before `--leads` stay as they were
+            del fields["leads_present"]
         return fields
+
+    @property
+    def leads(self):
+        """The `leads` column: the leads every ECG held, e.g. "I" or "I,II,...,V6"."""
+        read = {lead for variant in self.variants for lead in get_variant(variant).leads}
+        return ",".join(self.leads_present or [lead for lead in STANDARD_LEADS if lead in read])
 
 
 def shard_path(folder, shard):
@@ -169,7 +182,8 @@ def read_item(item, settings, identifiers=None):
                          reader_options=settings.reader_options,
                          max_flat_leads=settings.max_flat_leads,
                          ecg_id=dict(item.labels).get("ecg_id"), policy=settings.policy,
-                         data_root=item.root or None, patient_id=item.patient_id):
+                         data_root=item.root or None, patient_id=item.patient_id,
+                         leads_present=settings.leads_present or None):
         errors += ecg.errors
         if identifiers is not None:
             identifiers.merge(ecg.identifiers)
@@ -204,12 +218,12 @@ def _write_csv(frame, path):
         frame.to_csv(tmp, index=False)
 
 
-def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
+def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove", leads=""):
     """Shards -> labels.csv, index.csv, errors.csv, summary.json.
 
     A row whose signal or ecg_id an earlier row already has is a duplicate:
     it is reported and removed from its shard, so the shards hold exactly
-    the rows of `labels.csv`.
+    the rows of `labels.csv`; each row's `leads` are the job's.
     """
     rows, errors = [], list(planned_errors)
     seen, seen_ids = {}, set()  # signal digest -> first ecg_id; ecg_ids kept
@@ -224,7 +238,7 @@ def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove"):
         if dropped:
             drop_rows(path, keep, dropped, bases[shard])
             errors += dropped
-    table = _write_tables(out_dir, rows, errors)
+    table = _write_tables(out_dir, rows, errors, leads)
     summary = {
         "ecgs_found": ecgs_found,
         **_counts(table, errors),
@@ -263,11 +277,12 @@ def _first_occurrences(shard, found, seen, seen_ids, rows):
     return keep, dropped
 
 
-def _write_tables(out_dir, rows, errors):
+def _write_tables(out_dir, rows, errors, leads=""):
     """Writes labels.csv, index.csv and errors.csv; returns the labels table."""
     table = pd.DataFrame(rows, columns=None if rows else [
         "ecg_id", "patient_id", "shard", "row", "source", "window", "fs_original",
         "n_samples_original", "quality"])
+    table.insert(table.columns.get_loc("quality") + 1, "leads", leads)
     _write_csv(table, out_dir / LABELS_FILE)
     index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
         ["patient_id", "shard", "row"], kind="stable")
@@ -326,7 +341,7 @@ def tensorize(inputs, out_dir, settings=TensorizeSettings(), *, planned_errors=(
                            for i in todo]
                 for future in concurrent.futures.as_completed(futures):
                     bar.update(future.result())
-    return finish(out_dir, paths, errors, bases, settings.policy.mode)
+    return finish(out_dir, paths, errors, bases, settings.policy.mode, settings.leads)
 
 
 def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
@@ -357,11 +372,11 @@ def plan_shards(inputs, out_dir, settings, planned_errors=(), shard_size=500):
     return errors, shards, paths, digests, bases
 
 
-def finish(out_dir, paths, errors, bases, identifiers="remove"):
+def finish(out_dir, paths, errors, bases, identifiers="remove", leads=""):
     """Removes shards of earlier, larger runs; merges `paths` into the tables and summary
-    (`identifiers`: the policy's mode, for the summary)."""
+    (`identifiers`: the policy's mode, for the summary; `leads`: `TensorizeSettings.leads`)."""
     out_dir = Path(out_dir)
     for stale in (out_dir / SHARDS_FOLDER).glob(SHARD_PATTERN.replace("{:05d}", "*")):
         if stale not in paths:
             stale.unlink()  # left by an earlier run over more inputs
-    return _merge(out_dir, paths, errors, bases, identifiers)
+    return _merge(out_dir, paths, errors, bases, identifiers, leads)

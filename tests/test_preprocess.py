@@ -13,7 +13,7 @@ from pclr_keras.preprocess import (
     preprocess_ecg,
     resample_linear,
 )
-from pclr_keras.variants import STANDARD_LEADS, VARIANTS
+from pclr_keras.variants import STANDARD_LEADS, VARIANTS, parse_lead_set
 
 RNG = np.random.default_rng(0)
 
@@ -329,3 +329,72 @@ def test_batch_must_be_3d():
     with pytest.raises(ECGValidationError) as excinfo:
         preprocess_batch(synthetic_ecg(500), 500, list(STANDARD_LEADS))
     assert excinfo.value.problem == "bad_shape"
+
+def test_lead_i_present_is_the_12_lead_input_with_the_other_leads_zero():
+    ecg = RNG.normal(size=(5000, 12)).astype(np.float32)
+    full = preprocess_ecg(ecg, 500, list(STANDARD_LEADS))
+    reduced = preprocess_ecg(ecg, 500, list(STANDARD_LEADS), leads_present="I")
+    np.testing.assert_array_equal(reduced[:, 0], full[:, 0])
+    assert reduced.shape == full.shape == (4096, 12) and not reduced[:, 1:].any()
+
+
+@pytest.mark.parametrize("spec", ["limb", "I,II", "avl, V5", ("V2",), "precordial"])
+def test_lead_sets_keep_their_leads_and_zero_the_others(spec):
+    ecg = RNG.normal(size=(2500, 12)).astype(np.float32)
+    full = preprocess_ecg(ecg, 250, list(STANDARD_LEADS))
+    reduced = preprocess_ecg(ecg, 250, list(STANDARD_LEADS), leads_present=spec)
+    kept = [STANDARD_LEADS.index(lead) for lead in parse_lead_set(spec)]
+    zero = [i for i in range(12) if i not in kept]
+    np.testing.assert_array_equal(reduced[:, kept], full[:, kept])
+    assert not reduced[:, zero].any()
+
+
+def test_a_lead_i_recording_needs_only_lead_i():
+    lead_i = RNG.normal(size=5000).astype(np.float32)
+    expected = preprocess_ecg(np.tile(lead_i[:, None], (1, 12)), 500, list(STANDARD_LEADS),
+                              leads_present="I")
+    for ecg, names in [(lead_i, None), (lead_i[:, None], ["lead I"]), ({"I": lead_i}, None)]:
+        np.testing.assert_array_equal(
+            preprocess_ecg(ecg, 500, names, leads_present="I"), expected)
+    with pytest.raises(ECGValidationError) as caught:  # strict without leads_present
+        preprocess_ecg(lead_i[:, None], 500, ["I"], source="watch/1.hea")
+    assert caught.value.problem == "missing_lead" and caught.value.lead == "II"
+
+
+def test_a_requested_lead_the_ecg_lacks_names_the_file_and_the_lead():
+    ecg = RNG.normal(size=(5000, 2)).astype(np.float32)
+    with pytest.raises(ECGValidationError) as caught:
+        preprocess_ecg(ecg, 500, ["I", "III"], leads_present="I,II", source="holter/7.hea")
+    assert caught.value.problem == "missing_lead" and caught.value.lead == "II"
+    assert str(caught.value).startswith("holter/7.hea: lead II is missing")
+
+
+def test_checks_apply_to_the_leads_present_alone():
+    ecg = RNG.normal(size=(5000, 12)).astype(np.float32)
+    ecg[:, 1:] = 0.0  # all but lead I disconnected: fine for lead-I input
+    ecg[:100, 5] = np.nan
+    out, flat = preprocess_ecg(ecg, 500, list(STANDARD_LEADS), leads_present="I",
+                               max_flat_leads=0, return_flat_leads=True)
+    assert flat == [] and not out[:, 1:].any()
+    with pytest.raises(ECGValidationError, match="lead I is flat"):
+        preprocess_ecg(np.zeros((5000, 12)), 500, list(STANDARD_LEADS), leads_present="I")
+    with pytest.raises(ECGValidationError) as caught:
+        preprocess_ecg(ecg * 1000, 500, list(STANDARD_LEADS), leads_present="I")
+    assert caught.value.problem == "microvolts" and caught.value.lead == "I"
+
+
+def test_batch_takes_leads_present_as_single_ecgs_do():
+    ecgs = RNG.normal(size=(3, 2500, 12)).astype(np.float32)
+    batch = preprocess_batch(ecgs, 250, list(STANDARD_LEADS), leads_present="limb")
+    singles = np.stack([preprocess_ecg(ecg, 250, list(STANDARD_LEADS), leads_present="limb")
+                        for ecg in ecgs])
+    np.testing.assert_array_equal(batch, singles)
+    assert not batch[..., 6:].any()
+
+
+def test_leads_the_variant_does_not_read_are_refused():
+    with pytest.raises(ValueError, match="none of the leads present"):
+        preprocess_ecg(RNG.normal(size=(5000, 1)), 500, ["V2"], variant="lead_I",
+                       leads_present="V2")
+    with pytest.raises(ValueError, match="Unknown lead"):
+        preprocess_ecg(RNG.normal(size=(5000, 1)), 500, ["I"], leads_present="I,X9")

@@ -19,6 +19,7 @@ from pclr_keras.cli import main as pclr_main
 from pclr_keras.io import read_wfdb
 from pclr_keras.preprocess import preprocess_ecg
 from pclr_keras.tensorize import TensorizeSettings, find_inputs, tensorize
+from pclr_keras.variants import STANDARD_LEADS
 
 
 def read_shard_tensor(out, row, variant="pclr"):
@@ -291,3 +292,30 @@ def test_multi_ecg_file_gives_one_row_per_exam(tmp_path):
     assert summary["rejected"] == {"too_short": 1}
     errors = pd.read_csv(tmp_path / "out" / "errors.csv")
     assert errors.source.tolist() == ["exams.hdf5#exam_id=103"]  # a file given: its name
+
+
+def test_leads_gives_files_without_names_their_order_and_reduced_leads_zeros(tmp_path):
+    order = list(STANDARD_LEADS[6:]) + list(STANDARD_LEADS[:6])  # as a device stores them
+    signal = ecg_like(seed=3)
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "a.npy", signal)
+    args = ["tensorize", "--data", str(tmp_path / "in"), "--fs", "500", "--workers", "1"]
+    assert pclr_main([*args, "--out", str(tmp_path / "full"), "--leads", ",".join(order)]) == 0
+    labels = pd.read_csv(tmp_path / "full" / "labels.csv")
+    assert labels["leads"].tolist() == [",".join(STANDARD_LEADS)]
+    with h5py.File(tmp_path / "full" / "shards" / "shard-00000.h5") as f:
+        full = f["ecg/pclr"][0]
+    np.testing.assert_array_equal(full, preprocess_ecg(signal, 500, order))
+    # Naming every lead is the strict case: digested as before `--leads` existed.
+    assert TensorizeSettings(leads_present=",".join(order)).basis() == TensorizeSettings().basis()
+
+    np.save(tmp_path / "in" / "a.npy", signal[:, :6])  # a pocket device: six columns
+    assert pclr_main([*args, "--out", str(tmp_path / "limb"), "--leads", "limb"]) == 0
+    with h5py.File(tmp_path / "limb" / "shards" / "shard-00000.h5") as f:
+        limb = f["ecg/pclr"][0]
+    np.testing.assert_array_equal(
+        limb, preprocess_ecg(signal[:, :6], 500, STANDARD_LEADS[:6], leads_present="limb"))
+    assert not limb[:, 6:].any()
+    assert pd.read_csv(tmp_path / "limb" / "labels.csv")["leads"].tolist() == \
+        [",".join(STANDARD_LEADS[:6])]
+    assert TensorizeSettings(leads_present="limb").basis() != TensorizeSettings().basis()

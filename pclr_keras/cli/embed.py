@@ -4,6 +4,7 @@ from pclr_keras.cli.arguments import (
     add_identifier_arguments, add_outcome_arguments, add_precision_argument,
     add_runner_arguments, chosen_precision, identifier_options, run_on_chosen_runner)
 from pclr_keras.cli.exits import check_inputs, command_outcome, usage
+from pclr_keras.cli.tensorize import add_leads_argument, leads_options
 
 
 def add_arguments(commands):
@@ -34,6 +35,7 @@ def add_arguments(commands):
     embed.add_argument("--aggregate", choices=("mean", "none"), default="mean",
                        help="with --windows all: one row per ECG, the mean over its windows "
                        "(default), or one row per window with its start time")
+    add_leads_argument(embed)
     add_identifier_arguments(embed)
     add_outcome_arguments(embed)
     add_runner_arguments(embed, "embed")
@@ -50,12 +52,15 @@ def run(args):
     bad_out = check_file_output(args.out)
     if bad_out:
         usage("embed", bad_out)
+    lead_names, leads_present = leads_options(args.leads, "embed")
     options = dict(batch_size=args.batch_size, chunk_size=args.chunk_size,
                    output_format="csv" if args.csv else None,
                    patient_id_field=args.patient_id_field,
                    max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
                    windows=args.windows, aggregate=args.aggregate,
-                   precision=chosen_precision(args), **identifier_options(args))
+                   precision=chosen_precision(args), **identifier_options(args),
+                   **({"reader_options": lead_names, "leads_present": leads_present}
+                      if args.leads else {}))
     try:
         summary = run_on_chosen_runner("embed", args, args.model, args.data, args.out,
                                        shard=args.shard, **options)

@@ -29,7 +29,7 @@ def add_arguments(commands):
     tensorize.add_argument("--windows", choices=("first", "all"), default="first",
                            help="records longer than 10 s: the first 10 s, or every whole 10 s")
     tensorize.add_argument("--fs", type=float, help="sampling rate, for files that store none")
-    tensorize.add_argument("--leads", help="comma-separated lead order, for files that store none")
+    add_leads_argument(tensorize)
     tensorize.add_argument("--units", help="mV, uV or V, for files that store none")
     tensorize.add_argument("--shard-size", type=int, default=500, help="input files per shard")
     tensorize.add_argument("--workers", type=int, help="processes (default: all cores)")
@@ -40,6 +40,36 @@ def add_arguments(commands):
     add_outcome_arguments(tensorize)
     add_runner_arguments(tensorize, "tensorize")
     tensorize.set_defaults(run=run)
+
+
+def add_leads_argument(parser):
+    """--leads, as `pclr tensorize` and `pclr embed` read it: reduced-lead input."""
+    from pclr_keras.variants import LEAD_SETS
+
+    parser.add_argument(
+        "--leads", help=f"the leads the input holds, a set name ({', '.join(LEAD_SETS)}) or a "
+        "comma list; files that store no lead names hold them in this order; the encoder's "
+        "other leads are zero-filled (reduced-lead input). Without it, all 12 leads are "
+        "required")
+
+
+def leads_options(spec, command="tensorize"):
+    """(reader options, leads present) that --leads `spec` means; a usage error for a spec
+    naming no standard lead.
+
+    Files that store no lead names get the names as given (a set name: its leads), so
+    an order that names extra channels keeps them as columns to ignore.
+    """
+    from pclr_keras.variants import LEAD_SETS, STANDARD_LEADS, normalize_lead_name
+
+    if spec is None:
+        return {}, None
+    order = list(LEAD_SETS[spec.strip()]) if spec.strip() in LEAD_SETS else spec.split(",")
+    present = [name for name in order if normalize_lead_name(name) in STANDARD_LEADS]
+    if not present:
+        usage(command, f"--leads {spec!r} names no lead of "
+              f"{list(STANDARD_LEADS)} and no set of {list(LEAD_SETS)}")
+    return {"lead_names": order}, ",".join(present)
 
 
 def _add_manifest_arguments(parser):
@@ -80,11 +110,12 @@ def _settings(args):
     """`TensorizeSettings` from the flags; a usage error (2) for values it refuses."""
     from pclr_keras.tensorize import TensorizeSettings
 
+    lead_names, leads_present = leads_options(args.leads)
     reader_options = {key: value for key, value in [
-        ("fs", args.fs), ("lead_names", args.leads.split(",") if args.leads else None),
-        ("units", args.units)] if value is not None}
+        ("fs", args.fs), ("units", args.units)] if value is not None} | lead_names
     try:
         return TensorizeSettings(
+            leads_present=leads_present or (),
             variants=tuple(args.variants.split(",")), windows=args.windows,
             patient_id_field=args.patient_id_field or "",
             reader_options=tuple(sorted(reader_options.items())),

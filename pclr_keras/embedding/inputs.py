@@ -15,7 +15,7 @@ import numpy as np
 
 from pclr_keras.ingest import ecg_starts, read_ecgs, window_id, window_start_s
 from pclr_keras.io import HDF5_SUFFIXES, NUMPY_SUFFIXES
-from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS, zero_absent_leads
 
 # Formats whose files may hold many ECGs: streamed in order, never held whole.
 MULTI_ECG_SUFFIXES = HDF5_SUFFIXES + NUMPY_SUFFIXES
@@ -37,7 +37,7 @@ class ECGRow(NamedTuple):
 
 
 def file_rows(path, data_root, variant, reader_options=None, policy=None,
-              max_flat_leads=TOLERATED_FLAT_LEADS, windows="first"):
+              max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", leads_present=None):
     """Reads one input file, one ECG at a time: yields (rows, errors, identifiers).
     Never raises.
 
@@ -48,10 +48,13 @@ def file_rows(path, data_root, variant, reader_options=None, policy=None,
     silently covers part of a recording. Ids, patient ids and errors follow
     `policy` (`pclr_keras.ingest.read_ecgs`), relative to `data_root`;
     identifiers: the ECG's `IdentifierSummary` (None without a policy).
+    `leads_present`: None (all the variant's leads required), or the leads the
+    file holds; the others are zeros (`pclr_keras.preprocess.preprocess_ecg`).
     """
     name = variant.name
     for ecg in read_ecgs(path, (variant,), windows=windows, reader_options=reader_options,
-                         max_flat_leads=max_flat_leads, policy=policy, data_root=data_root):
+                         max_flat_leads=max_flat_leads, policy=policy, data_root=data_root,
+                         leads_present=leads_present):
         if ecg.errors:
             yield [], ecg.errors[:1], ecg.identifiers
             continue
@@ -109,13 +112,16 @@ class Batch:
 class TensorizedInput:
     """Units are rows of `labels.csv`, or with `windows="all"` ECGs (the rows
     of their windows, `ecg_id`, `ecg_id#w1`, ...); reads are
-    `TensorizedECGs.read_ecgs`."""
+    `TensorizedECGs.read_ecgs`. With `leads` (the leads present, a subset of
+    the variant's), the stored inputs' other leads are zeroed as they are
+    read: one tensorized folder serves every reduced-lead set."""
 
     unit = "ECG"
 
-    def __init__(self, folder, variant, windows="first"):
+    def __init__(self, folder, variant, windows="first", leads=None):
         from pclr_keras.training.tensors import TensorizedECGs
 
+        self.variant, self.leads = variant, leads
         self.ecgs = TensorizedECGs(folder, variant=variant.name)
         labels = self.ecgs.labels
         self.ids = labels["ecg_id"].astype(str).to_numpy(object)
@@ -152,11 +158,15 @@ class TensorizedInput:
                     return
                 units = positions[start:start + batch_size]
                 p = self.rows_of(units)
-                yield Batch(index, self.ecgs.read_ecgs(p), self.ids[p].tolist(),
+                yield Batch(index, self._read(p), self.ids[p].tolist(),
                             self.patients[p].tolist(), self.sources[p].tolist(), [],
                             len(units), start + batch_size >= len(positions),
                             qualities=self.qualities[p].tolist(),
                             windows=self.windows[p].tolist(), starts=self.starts[p].tolist())
+
+    def _read(self, rows):
+        x = self.ecgs.read_ecgs(rows)
+        return x if self.leads is None else zero_absent_leads(x, self.variant, self.leads)
 
     def close(self):
         self.ecgs.close()
@@ -166,17 +176,19 @@ class FileInput:
     """Units are ECG files; a thread pool reads and preprocesses ahead, in order.
 
     `roots`: each file's data root (`ingest.list_inputs`); ids and errors
-    follow `policy`. Without a policy (in-memory use), they are as read.
+    follow `policy`; `leads_present` as `file_rows`. Without a policy (in-memory use), they are as read.
     """
 
     unit = "file"
 
     def __init__(self, paths, variant, reader_options=None, policy=None, workers=None,
-                 max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", roots=None):
+                 max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", roots=None,
+                 leads_present=None):
         self.paths = list(paths)
         self.roots = list(roots) if roots is not None else [None] * len(self.paths)
         self.count = len(self.paths)
-        self.read_args = (variant, dict(reader_options or {}), policy, max_flat_leads, windows)
+        self.read_args = (variant, dict(reader_options or {}), policy, max_flat_leads, windows,
+                          leads_present)
         self.workers = workers or min(4, os.cpu_count() or 1)
 
     def keys(self, positions):

@@ -23,7 +23,7 @@ from pclr_keras.deidentify import IdentifierPolicy
 from pclr_keras.ingest import list_inputs
 from pclr_keras.outcome import NoInput
 from pclr_keras.precision import compute_precision
-from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS, present_leads
 from pclr_keras.tensorize import is_tensorized_folder
 
 
@@ -52,7 +52,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field=None, keep_parts=False,
           max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-          identifiers=None, key_file=None, precision=None):
+          identifiers=None, key_file=None, precision=None, leads_present=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
@@ -62,32 +62,29 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
             files and folders, read by `pclr_keras.io` and preprocessed for the variant.
         out: str or Path. The output file; `<out>.parts/` (work in progress),
             `<out>.errors.csv` and `<out>.summary.json` go beside it.
-        batch_size, chunk_size: int. ECGs per forward pass; units per part file (the
-            granularity of resuming).
+        batch_size, chunk_size: int. ECGs per forward pass; units per (resumable) part file.
         shard: (i, n). Embed the units (tensorized ECGs, input files) at positions p % n == i.
         output_format: "parquet" or "csv"; default: csv if `out` ends with `.csv`.
         progress, keep_parts: bool. Show a progress bar; keep `<out>.parts/` at the end.
         variant: str or None. Default: the one the encoder's input shape names.
         workers, reader_options: raw files: reading threads (default: min(4, cores)); a dict
             for the HDF5 / NumPy readers (`fs`, `lead_names`, `units`, `layout`).
-        patient_id_field: str or None. Raw files: a metadata field holding the patient id,
-            written as read; else the file's follows `identifiers`.
+        patient_id_field: str or None. Raw files: a metadata field of patient ids, kept as read.
         max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded,
             its flat leads listed in `quality` ("flat:V1"); 0 rejects any (`--strict`).
         windows, aggregate: "first" embeds the first 10 s of each ECG (each row of a
-            tensorized folder); "all" every whole 10 s window (as `pclr tensorize --windows
-            all` cuts them; a tensorized folder's `window` rows), written as one row per ECG
-            (`aggregate="mean"`: the mean representation and the count, `windows`) or per
-            window ("none": `ecg_id#wK`, `window`, `start_s`).
+            tensorized folder); "all" every whole 10 s window (as `pclr tensorize --windows all`
+            cuts them), one row per ECG (`aggregate="mean"`: the mean representation and the
+            count, `windows`) or per window ("none": `ecg_id#wK`, `window`, `start_s`).
         identifiers, key_file: raw files: "remove" (default), "pseudonymize" (default with a
             `key_file`) or "keep" (`pclr_keras.deidentify`).
         precision: `float32`, `bfloat16`, `float16`, `auto` (`pclr_keras.precision`) or None
             (a path: float32; a model: as it computes). In the part digests.
+        leads_present: None, or the leads the input holds (`preprocess_ecg`); `leads` column.
 
     Returns:
-        dict: `ecgs_found` (= `embedded` + rejected), `embedded`, `rejected` (problem ->
-        count), `out`, `errors`, `shard`, `variant`, `model`, `parts`, `parts_reused`,
-        `seconds`, `ecgs_per_second`, ... (also written to `<out>.summary.json`).
+        dict (also `<out>.summary.json`): `ecgs_found` (= `embedded` + rejected), `embedded`,
+        `rejected` (problem -> count), `out`, `shard`, `variant`, `leads`, `model`, `parts`, ...
 
     Raises:
         ValueError: bad arguments; `outcome.NoInput` (a ValueError) when `sources` hold no
@@ -98,13 +95,16 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     encoder, description = resolve_model(model, precision)
     variant = variant_of(encoder, variant)
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
+    leads = present_leads(variant, leads_present)
     data = _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads,
-                        windows, job.out)
+                        windows, job.out, leads_present)
     try:
         identity = model_digest(encoder)
         settings = _part_settings(identity, variant, data.unit, reader_options, policy,
-                                  max_flat_leads, windows, aggregate, compute_precision(encoder))
-        about = {"model": description, "model_digest": identity, "variant": variant.name}
+                                  max_flat_leads, windows, aggregate, compute_precision(encoder),
+                                  None if leads == tuple(variant.leads) else leads)
+        about = {"model": description, "model_digest": identity, "variant": variant.name,
+                 "leads": ",".join(leads)}
         return _run(job, data, encoder, settings, about, policy.mode)
     finally:
         data.close()
@@ -143,7 +143,8 @@ def _run(job, data, encoder, settings, about, identifiers):
     """Computes the parts not done yet and assembles them into the output; a job already
     finished returns its stored summary.
 
-    `about`: the model's entries of the summary (`model`, `model_digest`, `variant`);
+    `about`: the model's entries of the summary (`model`, `model_digest`, `variant`,
+    `leads`);
     `identifiers`: the policy's mode, for raw files.
     """
     dim = int(encoder.output.shape[-1])
@@ -172,11 +173,11 @@ TENSORIZED_IDENTIFIERS = "as tensorized"
 
 
 def _part_settings(identity, variant, unit, reader_options, policy, max_flat_leads, windows,
-                   aggregate, computes_in):
+                   aggregate, computes_in, leads=None):
     """What every part's digest covers besides its units: a change recomputes the parts.
 
     Settings added later join only when not at their default, so the digests
-    of earlier jobs stay as they were.
+    of earlier jobs stay as they were (`leads`: the leads present, when fewer than all).
     """
     settings = [FORMAT_VERSION, identity, variant.name, unit,
                 sorted((reader_options or {}).items()), policy.basis(), max_flat_leads]
@@ -184,11 +185,13 @@ def _part_settings(identity, variant, unit, reader_options, policy, max_flat_lea
         settings += [windows, aggregate]
     if computes_in != "float32":
         settings += [computes_in]
+    if leads is not None:
+        settings += [{"leads": list(leads)}]
     return settings
 
 
 def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads, windows,
-                 out):
+                 out, leads_present=None):
     """A `TensorizedInput` for a tensorized folder, else a `FileInput` over the files.
 
     No file at all: writes the summary saying so, then raises `NoInput`.
@@ -205,7 +208,9 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
             raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder: its ids are "
                              "those tensorize wrote; give the identifier options to "
                              "`pclr tensorize`.")
-        return TensorizedInput(folders[0], variant, windows)
+        leads = present_leads(variant, leads_present)
+        return TensorizedInput(folders[0], variant, windows,
+                               None if leads == tuple(variant.leads) else leads)
     found = list_inputs(listed)
     if not found:
         problem = "no ECG found in the inputs given"  # the summary names no folder
@@ -214,7 +219,8 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
         raise NoInput(f"embed: {problem}: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
                       f"{', '.join(map(str, listed))}.")
     return FileInput([path for path, _ in found], variant, reader_options, policy, workers,
-                     max_flat_leads, windows, roots=[root for _, root in found])
+                     max_flat_leads, windows, roots=[root for _, root in found],
+                     leads_present=leads_present)
 
 
 def _digest(payload):

@@ -5,7 +5,9 @@ temporary name and renamed, carrying its digest and its errors in the
 Parquet metadata; `assemble` appends the parts to `out` (an `ecg_id` seen
 before becomes a `duplicate` error), writes `<out>.errors.csv` and
 `<out>.summary.json`, and removes the parts. The local job and the Beam
-pipeline both write through here.
+pipeline both write through here. The leads an ECG held (`--leads`) are the
+same for a whole job: the output's `leads` column is added on assembling,
+so the parts, and the digests of earlier jobs' parts, stay as they were.
 """
 
 import json
@@ -25,6 +27,8 @@ from pclr_keras.preprocess import flat_leads_of, quality_flags
 FORMAT_VERSION = 2  # 2: the `quality` column
 PART_PATTERN = "part-{:05d}.parquet"
 ID_COLUMNS = ("ecg_id", "patient_id", "source", "quality")
+# The output's id columns: the parts' and the leads present ("I", "I,II,...,V6").
+OUTPUT_ID_COLUMNS = ID_COLUMNS + ("leads",)
 OUTPUT_FORMATS = ("parquet", "csv")
 WINDOWS = ("first", "all")
 AGGREGATES = ("mean", "none")
@@ -69,10 +73,10 @@ def window_fields(windows, aggregate):
     return [("window", pa.int32()), ("start_s", pa.float64())]
 
 
-def _schema(dim, metadata=None, fields=()):
+def _schema(dim, metadata=None, fields=(), ids=ID_COLUMNS):
     import pyarrow as pa
 
-    columns = [(name, pa.string()) for name in ID_COLUMNS] + list(fields)
+    columns = [(name, pa.string()) for name in ids] + list(fields)
     columns += [(name, pa.float32()) for name in embedding_columns(dim)]
     return pa.schema(columns, metadata=metadata)
 
@@ -168,8 +172,9 @@ def write_part(path, digest, dim, buffer, windows="first", aggregate="mean"):
     os.replace(tmp, path)
 
 
-def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
-    """Appends the parts, one at a time, to `out` (temporary name, then renamed).
+def _concatenate(part_paths, out, fmt, dim, metadata, fields=(), leads=""):
+    """Appends the parts, one at a time, to `out` (temporary name, then renamed),
+    each row with the job's `leads` present.
 
     An `ecg_id` seen before (two files with the same id, e.g. `a.hea` and
     `a.xml`) keeps its first row; the later ones become `duplicate` errors.
@@ -183,9 +188,9 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
 
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
-    schema = _schema(dim, metadata, fields)
+    schema = _schema(dim, metadata, fields, OUTPUT_ID_COLUMNS)
     writer = pq.ParquetWriter(tmp, schema) if fmt == "parquet" else \
-        pa_csv.CSVWriter(tmp, _schema(dim, fields=fields))
+        pa_csv.CSVWriter(tmp, _schema(dim, fields=fields, ids=OUTPUT_ID_COLUMNS))
     seen, errors, written, identifiers = set(), [], 0, []
     try:
         for path in part_paths:
@@ -206,6 +211,8 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=()):
                 seen.add(ecg_id)
             if not all(keep):
                 table = table.filter(pa.array(keep))
+            table = table.add_column(len(ID_COLUMNS), pa.field("leads", pa.string()),
+                                     pa.array([leads] * table.num_rows, pa.string()))
             writer.write_table(table.replace_schema_metadata(
                 schema.metadata if fmt == "parquet" else None))
             written += table.num_rows
@@ -223,7 +230,8 @@ def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="
         part_paths: the parts, in the order their rows are appended.
         out, fmt, dim: the output file, "parquet" or "csv", the representation size.
         summary: dict. What the job knows before assembling; stored in the
-            output's metadata (`pclr_summary`) and extended with `totals`,
+            output's metadata (`pclr_summary`; its `leads`, the leads every
+            ECG held, fill the `leads` column) and extended with `totals`,
             the counts (`ecgs_found`, `embedded`, `rejected`) and what the
             identifier policy (its mode in `summary["identifiers"]`) left out.
         windows, aggregate: as `embed`; they decide the columns.
@@ -236,7 +244,8 @@ def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="
     parts_dir, errors_path, summary_path = output_paths(out)
     embedded, errors, identifiers = _concatenate(part_paths, out, fmt, dim,
                                                  {"pclr_summary": json.dumps(summary)},
-                                                 window_fields(windows, aggregate))
+                                                 window_fields(windows, aggregate),
+                                                 summary["leads"])
     if sort_errors:
         errors.sort()
     write_errors(errors, errors_path)

@@ -34,7 +34,7 @@ from pclr_keras.embedding.parts import (
 from pclr_keras.pipelines.inference import EncoderModelHandler
 from pclr_keras.pipelines.sources import expand_source, is_local, pipeline_options, staged
 from pclr_keras.precision import resolve_precision
-from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
+from pclr_keras.preprocess import TOLERATED_FLAT_LEADS, present_leads
 
 ERRORS = "errors"
 IDENTIFIERS = "identifiers"
@@ -51,9 +51,10 @@ class ReadECGs(beam.DoFn):
     root as the local job names them (a remote file is staged at its place).
     """
 
-    def __init__(self, variant, reader_options, policy, max_flat_leads, windows="first"):
+    def __init__(self, variant, reader_options, policy, max_flat_leads, windows="first",
+                 leads_present=None):
         self.read_args = (variant, dict(reader_options or {}), policy, max_flat_leads,
-                          windows)
+                          windows, leads_present)
 
     def process(self, item):
         path, root = item
@@ -118,7 +119,8 @@ def _finish(part_paths, files, out, fmt, dim, summary, windows, aggregate):
 
 def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_size,
                    chunk_size, reader_options, policy, max_flat_leads, summary,
-                   windows="first", aggregate="mean", precision="float32"):
+                   windows="first", aggregate="mean", precision="float32",
+                   leads_present=None):
     """Adds the embedding transforms to `pipeline`; see `embed_on_beam`."""
     parts_dir = output_paths(out)[0]
     files = (pipeline
@@ -131,7 +133,7 @@ def embed_pipeline(pipeline, model, sources, out, *, variant, dim, fmt, batch_si
     count = files | "CountFiles" >> beam.combiners.Count.Globally()
     parts = count | "Parts" >> beam.Map(lambda n: max(1, math.ceil(n / chunk_size)))
     ecgs = files | "Read" >> beam.ParDo(
-        ReadECGs(variant, reader_options, policy, max_flat_leads, windows)
+        ReadECGs(variant, reader_options, policy, max_flat_leads, windows, leads_present)
     ).with_outputs(ERRORS, IDENTIFIERS, main="ecgs")
     embedded = (ecgs.ecgs
                 | "Embed" >> RunInference(KeyedModelHandler(
@@ -158,7 +160,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                   variant=None, reader_options=None, patient_id_field=None,
                   max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
                   identifiers=None, key_file=None, beam_options="", workers=None,
-                  precision=None):
+                  precision=None, leads_present=None):
     """`pclr_keras.embedding.embed` for ECG files, as a Beam pipeline.
 
     Args:
@@ -171,7 +173,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         batch_size: int. ECGs per forward pass.
         chunk_size: int. About this many input files per part file.
         output_format, variant, reader_options, patient_id_field,
-            max_flat_leads, identifiers, key_file: as `embed`.
+            max_flat_leads, identifiers, key_file, leads_present: as `embed`.
         windows, aggregate: as `embed` for ECG files: the first 10 s, or
             every whole 10 s window, averaged per ECG or one row per window.
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
@@ -195,6 +197,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
     precision = resolve_precision(precision or "float32")
     description, digest, variant, dim = _encoder_facts(model, variant)
+    leads = present_leads(variant, leads_present)
     sources = _source_list(sources)
     _, errors_path, summary_path = _fresh_output(out)
     summary = {
@@ -202,14 +205,14 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         "model_digest": digest, "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
         "windows": windows, "aggregate": aggregate if windows == "all" else None,
-        "identifiers": policy.mode, "precision": precision}
+        "identifiers": policy.mode, "precision": precision, "leads": ",".join(leads)}
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
         embed_pipeline(pipeline, str(model), sources, out, variant=variant, dim=dim, fmt=fmt,
                        batch_size=batch_size, chunk_size=chunk_size,
                        reader_options=reader_options, policy=policy,
                        max_flat_leads=max_flat_leads, summary=summary, windows=windows,
-                       aggregate=aggregate, precision=precision)
+                       aggregate=aggregate, precision=precision, leads_present=leads_present)
     return _with_speed(summary_path, began)
 
 

@@ -64,12 +64,12 @@ class Plan(beam.DoFn):
             yield shard
 
 
-def _finish(written, plan, out_dir, identifiers):
+def _finish(written, plan, out_dir, identifiers, leads):
     shard_paths, errors, bases = plan
     missing = sorted(set(shard_paths) - set(written))
     if missing:
         raise RuntimeError(f"tensorize on Beam: shards planned but not written: {missing}")
-    return finish(out_dir, [Path(p) for p in shard_paths], errors, bases, identifiers)
+    return finish(out_dir, [Path(p) for p in shard_paths], errors, bases, identifiers, leads)
 
 
 def tensorize_on_beam(sources, out_dir, settings=TensorizeSettings(), *, listed=(),
@@ -107,5 +107,5 @@ def tensorize_on_beam(sources, out_dir, settings=TensorizeSettings(), *, listed=
          | "WriteShards" >> beam.Map(write_shard, settings)
          | "AllShards" >> beam.combiners.ToList()
          | "Merge" >> beam.Map(_finish, beam.pvalue.AsSingleton(planned[PLAN]), str(out_dir),
-                               settings.policy.mode))
+                               settings.policy.mode, settings.leads))
     return json.loads((out_dir / "summary.json").read_text())

@@ -18,6 +18,7 @@ from embedding_fixtures import encoder, encoder_file  # noqa: F401 (fixtures)
 from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.embedding import embed, embedding_columns, format_summary, parse_shard
 from pclr_keras.models import build_encoder
+from pclr_keras.variants import STANDARD_LEADS
 
 
 def test_tensorized_folder_gives_predict_outputs_ids_and_patients(encoder, synthetic_tensors,
@@ -28,9 +29,10 @@ def test_tensorized_folder_gives_predict_outputs_ids_and_patients(encoder, synth
     expected = encoder.predict(ecgs.read_ecgs(np.arange(len(ecgs))), verbose=0)
     frame = read_output(tmp_path / "emb.parquet")
     dim = encoder.output.shape[-1]
-    assert list(frame.columns) == ["ecg_id", "patient_id", "source", "quality",
+    assert list(frame.columns) == ["ecg_id", "patient_id", "source", "quality", "leads",
                                    *embedding_columns(dim)]
-    assert (frame.dtypes[4:] == np.float32).all()
+    assert (frame.dtypes[5:] == np.float32).all()
+    assert (frame["leads"] == ",".join(STANDARD_LEADS)).all()
     assert frame.ecg_id.tolist() == ecgs.labels.ecg_id.tolist()
     assert frame.patient_id.tolist() == ecgs.labels.patient_id.tolist()
     assert frame.source.tolist() == ecgs.labels.source.tolist()

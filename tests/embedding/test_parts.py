@@ -42,7 +42,8 @@ def test_windows_all_mean_and_per_window_on_a_long_1000_hz_record(encoder, tmp_p
 
     embed(encoder, tmp_path / "ptb", tmp_path / "mean.parquet", windows="all", progress=False)
     mean = read_output(tmp_path / "mean.parquet")
-    assert list(mean.columns[:5]) == ["ecg_id", "patient_id", "source", "quality", "windows"]
+    assert list(mean.columns[:6]) == ["ecg_id", "patient_id", "source", "quality", "leads",
+                                      "windows"]
     (ecg_id,) = mean["ecg_id"]
     assert ecg_id.endswith("s0010_re") and mean["windows"].tolist() == [3]
     np.testing.assert_allclose(vectors(mean), expected.mean(axis=0, keepdims=True), atol=ATOL)

@@ -219,3 +219,28 @@ def test_runner_beam_without_beam_says_which_extra(monkeypatch, tmp_path, capsys
         with pytest.raises(SystemExit) as raised:
             pclr_main([*argv, "--runner", "beam"])
         assert "pip install 'pclr-keras[beam]'" in str(raised.value)
+
+
+@needs_beam
+def test_embed_on_beam_with_leads_i_equals_pclr_embed(tmp_path):
+    folder = tmp_path / "watch"
+    folder.mkdir()
+    for k in range(3):  # a watch's lead-I records, and a 12-lead ECG read for its lead I
+        write_wfdb(folder, f"w{k}", ecg_like(leads=1, seed=k), lead_names=["I"])
+    write_wfdb(folder, "twelve", ecg_like(seed=9))
+    keras.utils.set_random_seed(0)
+    model = export_encoder(build_encoder("pclr", **NARROW_ENCODER), tmp_path / "model",
+                           name="narrow", formats=("keras",))["keras"]
+    local, beam = tmp_path / "local.parquet", tmp_path / "beam.parquet"
+    embed(model, [folder], local, batch_size=2, progress=False, leads_present="I")
+    assert pclr_main(["embed", "--model", str(model), "--data", str(folder), "--out", str(beam),
+                      "--batch-size", "2", "--chunk-size", "2", "--leads", "I", *BEAM]) == 0
+
+    ours = pd.read_parquet(beam).set_index("ecg_id").sort_index()
+    theirs = pd.read_parquet(local).set_index("ecg_id").sort_index()
+    assert list(ours.columns) == list(theirs.columns)
+    assert ours.index.tolist() == ["twelve", "w0", "w1", "w2"]
+    assert ours["leads"].tolist() == theirs["leads"].tolist() == ["I"] * 4
+    np.testing.assert_allclose(ours.filter(like="embed_").to_numpy(),
+                               theirs.filter(like="embed_").to_numpy(), atol=1e-5, rtol=1e-5)
+    assert json.loads(open(f"{beam}.summary.json").read())["leads"] == "I"
