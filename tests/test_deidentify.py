@@ -18,13 +18,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from clinical_files import known_counts, write_aecg, write_philips_xml
 from conftest import require_shared
 from ecg_files import ecg_like, write_wfdb
 from pclr_keras.deidentify import (
-    IDENTIFYING_FIELDS, SAFE_FIELDS, IdentifierSummary, deidentify, pseudonym,
+    IDENTIFYING_FIELDS, SAFE_FIELDS, IdentifierPolicy, IdentifierSummary, deidentify, pseudonym,
     pseudonymous_ecg_id, read_key, relative_ecg_id)
 from pclr_keras.io import iter_records
 
@@ -200,7 +201,10 @@ def test_keep_mode_keeps_what_the_file_says(sample):
     found = identifiers(sample)
     for record in iter_records(sample):
         kept = deidentify(record.meta, "keep")
-        assert kept == record.meta and kept is not record.meta
+        assert kept is not record.meta
+        assert {k: v for k, v in kept.items() if k != "age"} == \
+            {k: v for k, v in record.meta.items() if k != "age"}
+        assert kept.get("age") == deidentify(record.meta).get("age")  # derived in every mode
         assert record.meta["patient_id"] in leaks(found, kept)  # the search finds real ids
 
 
@@ -233,6 +237,18 @@ def test_real_birth_dates_become_ages():
         record = next(iter_records(data / name))
         assert "age" not in record.meta  # born 1976-01-01, recorded 2008-12-23
         assert deidentify(record.meta)["age"] == 32
+
+
+@pytest.mark.parametrize("mode", ["remove", "pseudonymize", "keep"])
+def test_ages_are_years_in_every_mode(mode):
+    """DICOM's `042Y` and birth dates give the same numeric age whatever the mode."""
+    data = require_shared("data/clinical")
+    expected = {"dicom/waveform_ecg.dcm": 42.0,  # PatientAge 042Y
+                "philips_xml/ad4d3d80-d165_1-04_orig.xml": 32,  # from the birth date
+                "hl7_aecg/ad4d3d80-d165_1-04_converted.xml": 32}
+    for name, age in expected.items():
+        meta = deidentify(next(iter_records(data / name)).meta, mode, key=KEY)
+        assert meta["age"] == age and isinstance(meta["age"], (int, float)), (name, meta)
 
 
 def test_every_field_the_readers_give_is_classified(tmp_path):
@@ -341,6 +357,60 @@ def test_ml4h_file_patient_id_and_dates(tmp_path):
     ecg_id = relative_ecg_id(record.source, tmp_path)
     assert ecg_id == "MRN1234567#partners_ecg_rest/2019-05-02T10:31:00"
     assert "MRN" not in pseudonymous_ecg_id(KEY, ecg_id)
+
+
+# --- placeholder patient ids: no patient id, never one patient ---------------
+
+def _tensorized_patients(paths, tmp_path, identifiers="keep", key_file=None):
+    from pclr_keras.tensorize import TensorizeSettings, find_inputs, tensorize
+
+    settings = TensorizeSettings(identifiers=identifiers, key_file=key_file)
+    summary = tensorize(find_inputs([str(p) for p in paths]), tmp_path / "tensors", settings,
+                        workers=1, progress=False)
+    labels = pd.read_csv(tmp_path / "tensors" / "labels.csv", dtype={"patient_id": str},
+                         keep_default_na=False)
+    stems = sorted(Path(p).stem for p in paths)  # rows come in the inputs' (sorted) order
+    return dict(zip(stems, labels.patient_id)), summary
+
+
+@pytest.mark.parametrize("identifiers", ["keep", "pseudonymize"])
+def test_placeholder_patient_ids_of_real_dicom_files_are_no_patient(tmp_path, identifiers):
+    import pydicom
+
+    ds = pydicom.dcmread(require_shared("data/clinical/dicom/waveform_ecg.dcm"))
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    ids = {"xs": "XXXXXX", "zeros": "0000000", "unknown": "Unknown", "na": "N/A",
+           "none": "none", "blank": "  ", "real_a": "642341", "real_b": "642341"}
+    channel = ds.WaveformSequence[0].ChannelDefinitionSequence[0]
+    for k, (stem, patient_id) in enumerate(ids.items()):
+        ds.PatientID = patient_id
+        channel.ChannelBaseline = k  # distinct signals: no file is a duplicate of another
+        ds.save_as(folder / f"{stem}.dcm")
+    key_file = None
+    if identifiers == "pseudonymize":
+        key_file = tmp_path / "pclr.key"
+        key_file.write_text(KEY.decode())
+    patients, summary = _tensorized_patients(sorted(folder.iterdir()), tmp_path, identifiers,
+                                             key_file)
+    assert len(patients) == len(ids)
+    assert {stem: patients[stem] for stem in ids if not stem.startswith("real")} == \
+        {stem: "" for stem in ids if not stem.startswith("real")}
+    assert patients["real_a"] == patients["real_b"] != ""
+    assert summary["patients"] == 1 and summary["patients_with_2_or_more_ecgs"] == 1
+    assert summary["without_patient_id"] == 6
+
+
+def test_placeholder_patient_ids_of_generated_files_and_manifests(tmp_path):
+    paths = [write_philips_xml(tmp_path / f"{i}.xml", known_counts(5000, seed=i), patient_id=pid)
+             for i, pid in enumerate(["xxx", "XXX", "000", "P-17", "P-17"])]
+    patients, summary = _tensorized_patients(paths, tmp_path)
+    assert [patients[str(i)] for i in range(5)] == ["", "", "", "P-17", "P-17"]
+    assert summary["patients"] == 1
+    policy = IdentifierPolicy("keep")
+    assert policy.patient_id({"patient_id": "P-17"}, supplied="n/a") == "P-17"
+    assert policy.patient_id({}, supplied="unknown") == ""
+    assert IdentifierPolicy("keep", patient_id_field="mrn").patient_id({"mrn": "0000"}) == ""
 
 
 # --- pseudonyms: the same patient, the same pseudonym ----------------------

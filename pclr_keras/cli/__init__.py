@@ -6,10 +6,10 @@ says where `tensorize` and `embed` run.
 """
 
 import argparse
-import os
 
 from pclr_keras.cli import (
     datasets, demo, embed, experiment, export, finetune, presets, pretrain, probe, tensorize)
+from pclr_keras.cli.arguments import add_verbose_argument, quiet_start_up
 
 # In the order `pclr --help` lists them.
 COMMANDS = (presets, export, tensorize, pretrain, finetune, datasets, embed, probe, experiment,
@@ -39,16 +39,19 @@ def build_parser():
     parser = _Parser(prog="pclr", description="PCLR ECG representations in Keras 3.")
     parser.add_argument("--version", action="version", version=f"pclr-keras {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    add_verbose_argument(parser)
     for command in COMMANDS:
         command.add_arguments(commands)
+    for subcommand in commands.choices.values():  # `pclr embed --verbose` works too
+        add_verbose_argument(subcommand, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv=None):
     """Runs `pclr argv`; its exit status (a run may also stop with SystemExit)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_start_up(args.verbose)
     try:
         return args.run(args) or 0
     except argparse.ArgumentError as error:  # flags that parse, but not together

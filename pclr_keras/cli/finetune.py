@@ -29,6 +29,9 @@ def add_arguments(commands):
     finetune.add_argument("--lr", type=float, default=1e-3, help="learning rate, frozen phase")
     finetune.add_argument("--unfrozen-lr", type=float, default=1e-4,
                           help="learning rate, unfrozen phase")
+    finetune.add_argument("--max-steps", type=int, metavar="N",
+                          help="at most N batches per epoch, a new random subset each epoch, "
+                               "and N for validation: a run that fits a laptop (default: all)")
     finetune.add_argument("--seed", type=int, default=0, help="seed of batches and heads")
     add_precision_argument(finetune)
     finetune.set_defaults(run=run)
@@ -46,7 +49,7 @@ def run(args):
             targets=parse_targets(args.target), batch_size=args.batch_size,
             frozen_epochs=args.frozen_epochs, unfrozen_epochs=args.unfrozen_epochs,
             learning_rate=args.lr, unfrozen_learning_rate=args.unfrozen_lr, seed=args.seed,
-            precision=chosen_precision(args))
+            precision=chosen_precision(args), max_steps=args.max_steps)
         ecgs = TensorizedECGs(args.data, variant=variant, label_filter=args.filter)
         validation = TensorizedECGs(args.data, variant=variant,
                                     label_filter=args.val_filter) if args.val_filter else None

@@ -12,8 +12,12 @@ summaries, embeddings), in one of three modes:
   become `pseudonym(key, value)`, a keyed HMAC-SHA256: the same key gives
   the same pseudonym, so an archive's patient pairs still form, and no one
   without the key can go back or test a guess.
-- "keep": everything as read, for data already inside a protected
-  environment.
+- "keep": everything as read (and the same age from a birth date), for
+  data already inside a protected environment.
+
+In every mode a placeholder patient id (`xxxx`, `0000`, `unknown`, `n/a`,
+`none`, blank: `is_placeholder_patient_id`) counts as no patient id, so
+ECGs carrying one are never taken for one patient.
 
 Why a list of safe fields and not a list of identifying ones: the XML and
 DICOM readers produce a fixed set of keys, but WFDB header comments become
@@ -38,7 +42,7 @@ from pclr_keras.deidentify.fields import (
     IDENTIFYING_FIELDS, MODES, PSEUDONYMIZED_FIELDS, SAFE_FIELDS, age_from, deidentify,
     parse_date)
 from pclr_keras.deidentify.naming import relative_ecg_id, shown_path, without_root
-from pclr_keras.deidentify.policy import IdentifierPolicy
+from pclr_keras.deidentify.policy import IdentifierPolicy, is_placeholder_patient_id
 from pclr_keras.deidentify.pseudonyms import (
     KEY_ADVICE, MIN_KEY_BYTES, KeyFileError, pseudonym, pseudonymous_ecg_id, read_key)
 from pclr_keras.deidentify.summary import IdentifierSummary
@@ -46,5 +50,5 @@ from pclr_keras.deidentify.summary import IdentifierSummary
 __all__ = [
     "IDENTIFYING_FIELDS", "KEY_ADVICE", "MIN_KEY_BYTES", "MODES", "PSEUDONYMIZED_FIELDS",
     "SAFE_FIELDS", "IdentifierPolicy", "IdentifierSummary", "KeyFileError", "age_from",
-    "deidentify", "parse_date", "pseudonym", "pseudonymous_ecg_id", "read_key",
+    "deidentify", "is_placeholder_patient_id", "parse_date", "pseudonym", "pseudonymous_ecg_id", "read_key",
     "relative_ecg_id", "shown_path", "without_root"]

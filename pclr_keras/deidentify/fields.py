@@ -2,7 +2,8 @@
 
 A list of safe fields and not a list of identifying ones: a field nobody
 has classified (a WFDB header comment, a key a new reader adds) is dropped,
-not published. A birth date becomes an age in whole years.
+not published. A birth date becomes an age in whole years, in every mode,
+when the file gives no age.
 """
 
 import datetime
@@ -114,15 +115,13 @@ def deidentify(meta, mode="remove", key=None, supplied=()):
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if mode == "pseudonymize" and not key:
         raise ValueError("mode 'pseudonymize' needs a key (read_key(KEYFILE))")
-    if mode == "keep":
-        return dict(meta)
     out = {}
     for name, value in meta.items():
-        if name in supplied or _is_safe(name, value):
+        if mode == "keep" or name in supplied or _is_safe(name, value):
             out[name] = value
         elif mode == "pseudonymize" and name in PSEUDONYMIZED_FIELDS and value not in (None, ""):
             out[name] = pseudonym(key, value)
-    if "age" not in out:
+    if "age" not in out:  # derived the same way in every mode
         age = age_from(meta.get("date_of_birth"), _acquisition_date(meta))
         if age is not None:
             out["age"] = age

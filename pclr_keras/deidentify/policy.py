@@ -3,11 +3,22 @@
 import dataclasses
 import hashlib
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from pclr_keras.deidentify.fields import MODES, deidentify
 from pclr_keras.deidentify.naming import relative_ecg_id, shown_path, without_root
 from pclr_keras.deidentify.pseudonyms import pseudonym, pseudonymous_ecg_id, read_key
+
+
+# What exports write where the patient is unknown: all x, all 0, or a word for none.
+_PLACEHOLDER_PATIENT_ID = re.compile(r"\s*(x+|0+|unknown|n/?a|none)?\s*", re.IGNORECASE)
+
+
+def is_placeholder_patient_id(value):
+    """Whether a patient id says nothing (None, blank, `XXXX`, `0000`, `unknown`,
+    `n/a`, `none`): such ECGs have no patient id, or they would count as one patient."""
+    return value is None or _PLACEHOLDER_PATIENT_ID.fullmatch(str(value)) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,14 +83,15 @@ class IdentifierPolicy:
 
     def patient_id(self, meta, supplied=""):
         """The `patient_id` column: the manifest's (`supplied`), the explicit field's
-        as read, else the file's `patient_id` by mode (left out, pseudonym, kept)."""
-        if supplied not in (None, ""):
+        as read, else the file's `patient_id` by mode (left out, pseudonym, kept);
+        "" (unknown) for a placeholder id."""
+        if not is_placeholder_patient_id(supplied):
             return str(supplied)
         if self.patient_id_field:
             value = meta.get(self.patient_id_field)
-            return "" if value is None else str(value)
+            return "" if is_placeholder_patient_id(value) else str(value)
         value = meta.get("patient_id")
-        if value in (None, "") or self.mode == "remove":
+        if is_placeholder_patient_id(value) or self.mode == "remove":
             return ""
         return pseudonym(self.key, value) if self.mode == "pseudonymize" else str(value)
 

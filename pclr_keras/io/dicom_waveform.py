@@ -17,6 +17,7 @@ returned only on request, in `meta`. `pydicom` decodes the bytes.
 """
 
 import math
+import re
 
 import numpy as np
 
@@ -150,7 +151,25 @@ def _meta(ds):
         value = ds.get(keyword)
         if value not in (None, ""):
             meta[key] = str(value)
+    if "age" in meta:
+        age = age_in_years(meta.pop("age"))
+        if age is not None:  # unreadable: no guess (a birth date may still give one)
+            meta["age"] = age
     return meta
+
+
+# DICOM's Age String (AS): nnnD, nnnW, nnnM or nnnY.
+_AGE_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
+
+
+def age_in_years(text):
+    """A DICOM age string (`055Y`, `018M`, `010W`, `003D`) as years, a float, so ages
+    read the same from every format; a bare number is taken as years; else None."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([DWMY]?)\s*", str(text), re.IGNORECASE)
+    if match is None:
+        return None
+    number, unit = match.groups()
+    return float(number) * _AGE_UNIT_YEARS[unit.upper() or "Y"]
 
 
 def read_dicom_waveform(path, median_beats=False):
@@ -163,7 +182,7 @@ def read_dicom_waveform(path, median_beats=False):
 
     Returns:
         ECGRecord of the rhythm group, leads in standard order then others;
-        `meta`: `patient_id`, `age`, `sex`, `date_of_birth`,
+        `meta`: `patient_id`, `age` (years, a float), `sex`, `date_of_birth`,
         `acquisition_time`, `device`, `ecg_id` (SOP Instance UID) where
         present, `sop_class`, `waveform`.
 

@@ -5,6 +5,13 @@ on the encoder's `embed`, train the head with the encoder frozen (its batch
 norm in inference mode), then unfreeze everything and go on with a lower
 learning rate. The result is an ordinary Keras model of stock layers, saved
 as `.keras` and `.h5` that load without this package.
+
+A continuous target (an age, ~60 years) is learned standardised with the
+training rows' mean and standard deviation: its head's Dense predicts
+standardised units and a `Rescaling` layer (stock Keras, so both files
+still load plainly and every predict path gets years) maps them back; the
+loss is weighted by 1 / std**2, which is the squared error of the
+standardised values, so it does not swamp the binary heads.
 """
 
 import dataclasses
@@ -37,6 +44,9 @@ class FinetuneConfig:
         precision: str. What training computes in (`pclr_keras.precision`):
             `float32` (default), `bfloat16`, `float16` (with loss scaling)
             or `auto`. The heads and the saved task model are float32.
+        max_steps: int or None. At most this many batches per epoch (each
+            epoch a fresh random subset of the training ECGs) and as many
+            for validation, so a run fits a laptop; None: every ECG.
     """
 
     targets: dict
@@ -47,24 +57,48 @@ class FinetuneConfig:
     unfrozen_learning_rate: float = 1e-4
     seed: int = 0
     precision: str = "float32"
+    max_steps: int = None
 
     def __post_init__(self):
         self.precision = resolve_precision(self.precision)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {self.max_steps}.")
         bad = {t: kind for t, kind in self.targets.items() if kind not in TASKS}
         if not self.targets or bad:
             raise ValueError(f"targets must map label columns to one of {TASKS}; "
                              f"got {self.targets}.")
 
 
-def build_task_model(encoder, targets):
-    """Encoder + one head per target on `embed`: sigmoid (binary) or linear."""
+def build_task_model(encoder, targets, scales=None):
+    """Encoder + one head per target on `embed`: sigmoid (binary) or linear.
+
+    `scales`: {continuous target: (mean, std)}; such a head predicts
+    standardised units and ends in a `Rescaling` to the target's units.
+    """
     encoder = encoder_only(encoder)
-    outputs = {
-        target: keras.layers.Dense(1, activation="sigmoid" if kind == "binary" else None,
-                                   name=target)(encoder.output)
-        for target, kind in targets.items()
-    }
+    outputs = {}
+    for target, kind in targets.items():
+        if kind == "binary":
+            outputs[target] = keras.layers.Dense(1, activation="sigmoid",
+                                                 name=target)(encoder.output)
+            continue
+        mean, std = (scales or {}).get(target, (0.0, 1.0))
+        standardised = keras.layers.Dense(1, name=f"{target}_standardised")(encoder.output)
+        outputs[target] = keras.layers.Rescaling(std, offset=mean, dtype="float32",
+                                                 name=target)(standardised)
     return keras.Model(encoder.input, outputs, name="pclr_task_model")
+
+
+def target_scales(ecgs, targets):
+    """{continuous target: (mean, std)} of the training rows with every target."""
+    _, arrays = _targets_array(ecgs, targets)
+    scales = {}
+    for target, kind in targets.items():
+        values = arrays[target]
+        if kind == "continuous" and len(values):
+            std = float(values.std())
+            scales[target] = (float(values.mean()), std if std > 0 else 1.0)
+    return scales
 
 
 def _targets_array(ecgs, targets):
@@ -119,16 +153,18 @@ def ecg_dataset(ecgs, positions, labels, batch_size, shuffle, seed=0, skip_order
         .prefetch(tf.data.AUTOTUNE)
 
 
-def _compile(model, targets, learning_rate, precision):
+def _compile(model, targets, learning_rate, precision, scales):
     losses = {t: "binary_crossentropy" if kind == "binary" else "mse"
               for t, kind in targets.items()}
+    # The squared error in standardised units: ((y_hat - y) / std) ** 2.
+    weights = {t: 1.0 / scales[t][1] ** 2 if t in scales else 1.0 for t in targets}
     metrics = {t: [keras.metrics.AUC(name="auc")] if kind == "binary"
                else [keras.metrics.MeanAbsoluteError(name="mae")]
                for t, kind in targets.items()}
     optimizer = keras.optimizers.Adam(learning_rate)
     if precision == "float16":  # bfloat16 has float32's range: no scaling
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, loss=losses, metrics=metrics)
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics)
 
 
 def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_test_fold=False):
@@ -157,10 +193,14 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_t
                         allow_test_fold=allow_test_fold)
     keras.utils.set_random_seed(config.seed)
     encoder = with_precision(encoder_only(encoder), config.precision)
-    model = build_task_model(encoder, config.targets)
+    scales = target_scales(ecgs, config.targets)
+    model = build_task_model(encoder, config.targets, scales)
     train = task_dataset(ecgs, config.targets, config.batch_size, shuffle=True, seed=config.seed)
     val = task_dataset(validation, config.targets, config.batch_size, shuffle=False) \
         if validation is not None else None
+    if config.max_steps is not None:  # a new shuffle each epoch: a new subset each epoch
+        train = train.take(config.max_steps)
+        val = val.take(config.max_steps) if val is not None else None
     history = {}
     for phase, epochs, rate, trainable in [
             ("frozen", config.frozen_epochs, config.learning_rate, False),
@@ -168,7 +208,7 @@ def finetune(encoder, ecgs, config, out_dir, validation=None, verbose=1, allow_t
         if not epochs:
             continue
         encoder.trainable = trainable  # frozen: batch norm runs in inference mode
-        _compile(model, config.targets, rate, config.precision)
+        _compile(model, config.targets, rate, config.precision, scales)
         # The dataset shuffles itself; `shuffle=False` only stops Keras warning about it.
         fitted = model.fit(train, validation_data=val, epochs=epochs, shuffle=False,
                            verbose=verbose)

@@ -124,3 +124,21 @@ def test_missing_sensitivity_unknown_unit_and_non_dicom_are_named(tmp_path):
     (tmp_path / "c.dcm").write_bytes(b"\0" * 300)
     with pytest.raises(ECGReadError, match="not a readable DICOM file"):
         next(iter_records(tmp_path / "c.dcm"))
+
+
+@pytest.mark.parametrize("written, years", [("055Y", 55.0), ("018M", 1.5),
+                                            ("010W", 70 / 365.25), ("003D", 3 / 365.25),
+                                            ("noon", None)])
+def test_age_strings_are_read_as_years(tmp_path, written, years):
+    path = write_dicom_ecg(tmp_path / "aged.dcm", [_group(
+        known_counts(5000), "RHYTHM", 500, 5.0, "uV")])
+    ds = pydicom.dcmread(path)
+    ds.PatientAge = written
+    ds.save_as(path)
+    meta = read_dicom_waveform(path).meta
+    if years is None:  # unreadable: no age rather than a guess
+        assert "age" not in meta
+    else:
+        assert meta["age"] == pytest.approx(years) and isinstance(meta["age"], float)
+    real = read_dicom_waveform(require_shared("data/clinical/dicom/waveform_ecg.dcm"))
+    assert real.meta["age"] == 42.0  # written 042Y
