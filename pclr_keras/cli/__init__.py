@@ -9,7 +9,8 @@ import argparse
 
 from pclr_keras.cli import (
     datasets, demo, embed, experiment, export, finetune, presets, pretrain, probe, tensorize)
-from pclr_keras.cli.arguments import add_verbose_argument, quiet_start_up
+from pclr_keras.cli.arguments import add_verbose_argument
+from pclr_keras.cli.quiet import quiet_start_up
 
 # In the order `pclr --help` lists them.
 COMMANDS = (presets, export, tensorize, pretrain, finetune, datasets, embed, probe, experiment,
