@@ -7,6 +7,7 @@ k + 1, so a batch says which ECGs it holds (`ids`).
 import h5py
 import numpy as np
 import pandas as pd
+import pytest
 import tensorflow as tf
 
 L, C = 32, 3
@@ -63,3 +64,16 @@ def patient_of(ecgs, rows):
 def fake_contexts(pipelines, replicas):
     return [tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=i,
                                        num_replicas_in_sync=replicas) for i in range(pipelines)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A tensorized folder of `ECG_COUNTS` patients and 4 ECGs without a patient id."""
+    return write_tensors(tmp_path_factory.mktemp("tensors"), ECG_COUNTS, without_patient=4)
+
+
+@pytest.fixture(scope="module")
+def ecgs(folder):
+    from pclr_keras.training.tensors import TensorizedECGs
+
+    return TensorizedECGs(folder)

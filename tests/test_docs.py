@@ -63,7 +63,9 @@ def pclr_commands(markdown):
 
 
 BLOCKS = [(path, *block) for path in DOCUMENTS for block in python_blocks(path)]
-COMMANDS = [(page, argv) for page in PAGES for argv in pclr_commands(page.read_text())]
+# Every page a user copies `pclr` commands from: the site, the cards, the benchmarks.
+COMMAND_PAGES = [*DOCUMENTS, ROOT / "benchmarks" / "README.md"]
+COMMANDS = [(page, argv) for page in COMMAND_PAGES for argv in pclr_commands(page.read_text())]
 _NAMESPACES = {}
 
 
@@ -85,7 +87,7 @@ def test_python_block_runs(path, line, code, needs, monkeypatch):
 
 def test_the_site_documents_every_bulk_command():
     documented = {argv[0] for _, argv in COMMANDS}
-    assert {"tensorize", "pretrain", "embed", "probe", "experiment", "finetune",
+    assert {"demo", "tensorize", "pretrain", "embed", "probe", "experiment", "finetune",
             "datasets", "export"} <= documented
 
 

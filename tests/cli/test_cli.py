@@ -7,8 +7,6 @@ export, tensorize, pretrain, experiment and demo run through it in their own
 test modules.
 """
 
-import re
-import shlex
 import shutil
 import subprocess
 import sysconfig
@@ -26,63 +24,6 @@ from pclr_keras.cli import main as pclr_main
 from pclr_keras.models import build_encoder
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "model_zoo").rglob("*.md")),
-             ROOT / "benchmarks" / "README.md"]
-
-
-def shell_lines(block):
-    """A bash block's commands: continuation lines joined, quoted newlines kept inside."""
-    lines, pending = [], ""
-    for line in block.replace("\\\n", " ").splitlines():
-        pending = f"{pending}\n{line}" if pending else line
-        try:
-            shlex.split(pending, comments=True)
-        except ValueError:  # a quote is still open: the command goes on
-            continue
-        lines.append(pending)
-        pending = ""
-    return lines
-
-
-def pclr_commands(markdown):
-    """argv lists of the `pclr` invocations in a Markdown text's bash blocks."""
-    for block in re.findall(r"```bash\n(.*?)```", markdown, re.S):
-        for line in shell_lines(block):
-            tokens = shlex.split(line, comments=True)
-            segment = []
-            for token in tokens + ["&&"]:
-                if token not in ("&&", "||", ";", "|"):
-                    segment.append(token)
-                    continue
-                words = [t for t in segment if not re.match(r"^[A-Z_]+=", t)]
-                if words and words[0] == "pclr":
-                    yield words[1:]
-                segment = []
-
-
-def test_every_documented_pclr_command_parses():
-    commands = [(doc, argv) for doc in DOCUMENTS for argv in pclr_commands(doc.read_text())]
-    documented = {argv[0] for _, argv in commands}
-    assert {"demo", "tensorize", "pretrain", "embed", "probe", "experiment", "finetune",
-            "datasets", "export"} <= documented
-    parser = build_parser()
-    for doc, argv in commands:
-        try:
-            parser.parse_args(argv)
-        except SystemExit:
-            pytest.fail(f"{doc.relative_to(ROOT)}: `pclr {' '.join(argv)}` is refused "
-                        "by the parser")
-
-
-def test_command_extraction_handles_chains_comments_and_quoted_newlines():
-    markdown = ("```bash\npip install x && pclr demo\n"
-                "pclr embed --data a/ --out b.csv --shard 0/4   # machine 1 of 4\n"
-                "TF_CONFIG='{\"a\": 1,\n \"b\": 2}' \\\n  pclr pretrain --data d --out o\n```\n")
-    assert list(pclr_commands(markdown)) == [
-        ["demo"], ["embed", "--data", "a/", "--out", "b.csv", "--shard", "0/4"],
-        ["pretrain", "--data", "d", "--out", "o"]]
-
-
 def test_renamed_flag_is_caught():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["embed", "--model", "m.h5", "--data", "d", "--output", "x"])

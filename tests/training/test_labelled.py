@@ -4,18 +4,8 @@ import numpy as np
 import pytest
 
 from pclr_keras.training.labelled import labelled_dataset
-from pclr_keras.training.tensors import TensorizedECGs
-from tensor_folders import C, ECG_COUNTS, L, fake_contexts, ids, take, write_tensors
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return write_tensors(tmp_path_factory.mktemp("tensors"), ECG_COUNTS, without_patient=4)
-
-
-@pytest.fixture(scope="module")
-def ecgs(folder):
-    return TensorizedECGs(folder)
+from tensor_folders import ecgs, folder  # noqa: F401 (fixtures)
+from tensor_folders import C, L, fake_contexts, ids, take
 
 
 def test_labelled_dataset_yields_ecgs_and_one_hot_binary_targets(ecgs):

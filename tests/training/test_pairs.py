@@ -12,18 +12,9 @@ from pclr_keras.tensorize import TensorizeSettings, read_manifest, tensorize
 from pclr_keras.training.augment import AugmentConfig
 from pclr_keras.training.pairs import pretraining_dataset, steps_per_epoch
 from pclr_keras.training.tensors import TensorizedECGs
-from tensor_folders import (C, ECG_COUNTS, L, fake_contexts, ids, patient_of, take,
+from tensor_folders import (ecgs, folder,  # noqa: F401 (fixtures)
+                            C, L, fake_contexts, ids, patient_of, take,
                             write_tensors)
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return write_tensors(tmp_path_factory.mktemp("tensors"), ECG_COUNTS, without_patient=4)
-
-
-@pytest.fixture(scope="module")
-def ecgs(folder):
-    return TensorizedECGs(folder)
 
 
 def test_pclr_batches_pair_two_different_ecgs_of_distinct_patients(ecgs):

@@ -12,17 +12,8 @@ from pclr_keras.tensorize import TensorizeInput, TensorizeSettings, tensorize
 from pclr_keras.training.labelled import labelled_dataset
 from pclr_keras.training.pairs import pretraining_dataset
 from pclr_keras.training.tensors import TensorizedECGs
-from tensor_folders import C, ECG_COUNTS, L, ids, take, write_tensors
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    return write_tensors(tmp_path_factory.mktemp("tensors"), ECG_COUNTS, without_patient=4)
-
-
-@pytest.fixture(scope="module")
-def ecgs(folder):
-    return TensorizedECGs(folder)
+from tensor_folders import ecgs, folder  # noqa: F401 (fixtures)
+from tensor_folders import C, L, ids, take
 
 
 def test_folder_is_read_lazily_with_its_shapes_patients_and_rows(folder, ecgs):

@@ -19,24 +19,12 @@ from pclr_keras.export.artifacts import save_preset
 from pclr_keras.models import build_encoder, build_pretraining_model
 from pclr_keras.weights import presets
 from pclr_keras.weights.load import encoder_only, load_encoder
+from weights_fixtures import ecgs, sha256, small_encoder  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ZOO_H5 = ROOT / "model_zoo" / "PCLR" / "PCLR.h5"
 V01_COMMIT = "9579182"  # the commit whose model_zoo/PCLR/PCLR.h5 is the v0.1 release
 V02_COMMIT = "d22b241"  # ... and the last whose file is the v0.2 release
-
-
-@pytest.fixture(scope="module")
-def small_encoder():
-    return build_encoder("pclr", **SMALL_ENCODER)
-
-
-def ecgs(encoder, n=3, seed=0):
-    return np.random.default_rng(seed).normal(size=(n, *encoder.input.shape[1:])).astype("float32")
-
-
-def sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def test_pclr_ptbxl_is_the_released_encoder_with_identical_outputs():

@@ -7,7 +7,6 @@ reaches the internet.
 """
 
 import dataclasses
-import hashlib
 import os
 import subprocess
 import sys
@@ -16,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SMALL_ENCODER
 from local_server import serve  # noqa: F401 (a fixture)
 from pclr_keras.export.artifacts import save_preset
-from pclr_keras.models import build_encoder
 from pclr_keras.weights.load import load_encoder
 from pclr_keras.weights.presets import ALIASES, PRESETS, WEIGHTS_DIR, PresetFile
 from pclr_keras.weights.resolve import PresetUnavailableError, resolve_path, weights_sha256
+from weights_fixtures import ecgs, sha256, small_encoder  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ZOO_H5 = ROOT / "model_zoo" / "PCLR" / "PCLR.h5"
@@ -34,19 +32,6 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PCLR_CACHE", str(folder))
     monkeypatch.delenv("PCLR_OFFLINE", raising=False)
     return folder
-
-
-@pytest.fixture(scope="module")
-def small_encoder():
-    return build_encoder("pclr", **SMALL_ENCODER)
-
-
-def ecgs(encoder, n=3, seed=0):
-    return np.random.default_rng(seed).normal(size=(n, *encoder.input.shape[1:])).astype("float32")
-
-
-def sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # -- files, folders and packaged presets ---------------------------------------
