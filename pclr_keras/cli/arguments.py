@@ -99,3 +99,12 @@ def add_verbose_argument(parser, default=False):
     parser.add_argument("--verbose", action="store_true", default=default,
                         help="also show TensorFlow's and Beam's start-up and INFO logging "
                              "(default: warnings, errors and our own messages only)")
+
+
+def add_subset_arguments(parser, seed_help):
+    """--label-counts, --repeats, --seed: the labelled training subsets a probe draws."""
+    parser.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000",
+                        help="comma-separated training-set sizes (labelled ECGs)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="random training subsets per label count")
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)

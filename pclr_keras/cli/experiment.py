@@ -4,7 +4,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pclr_keras.cli.arguments import add_precision_argument, chosen_precision
+from pclr_keras.cli.arguments import add_precision_argument, add_subset_arguments, chosen_precision
 from pclr_keras.cli.exits import check_inputs, usage
 from pclr_keras.cli.specs import named_tables
 
@@ -26,11 +26,7 @@ def add_arguments(commands):
                             help="held-out set, a query on labels.csv such as "
                                  "\"strat_fold >= 9\" (default: that one when the data has "
                                  "strat_fold, else required)")
-    experiment.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000",
-                            help="comma-separated training-set sizes (labelled ECGs)")
-    experiment.add_argument("--repeats", type=int, default=5,
-                            help="random training subsets per label count")
-    experiment.add_argument("--seed", type=int, default=0, help="seed of subsets and weights")
+    add_subset_arguments(experiment, seed_help="seed of subsets and weights")
     _add_scratch_arguments(experiment)
     experiment.add_argument("--out", required=True, help="report folder")
     add_precision_argument(experiment)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pclr_keras.cli.arguments import add_subset_arguments
 from pclr_keras.cli.specs import named_tables, parse_targets
 
 
@@ -19,11 +20,7 @@ def add_arguments(commands):
     probe.add_argument("--test", default=None,
                        help="held-out set: a query such as \"strat_fold >= 9\" "
                             "(default: 20%% of patients)")
-    probe.add_argument("--label-counts", default="50,100,250,500,1000,2500,5000",
-                       help="comma-separated training-set sizes (labelled ECGs)")
-    probe.add_argument("--repeats", type=int, default=5,
-                       help="random training subsets per label count")
-    probe.add_argument("--seed", type=int, default=0, help="seed of the subsets")
+    add_subset_arguments(probe, seed_help="seed of the subsets")
     probe.add_argument("--out", default="probe_report", help="report folder")
     probe.set_defaults(run=run)
 
