@@ -6,6 +6,7 @@ import io
 import random
 import shutil
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,8 @@ from conftest import require_shared
 from pclr_keras.datasets.sample_build import (
     ARCHIVE, ATTRIBUTION, MANIFEST_COLUMNS, SOURCE_VARIABLE, SampleSourceError, build_sample,
     find_source, read_record_files, select_records)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rows(patients):
@@ -79,7 +82,13 @@ def test_the_packaged_sample_is_400_unchanged_ptbxl_records_across_all_folds(pac
     per_patient = {}
     for row in manifest:
         per_patient[row["patient_id"]] = per_patient.get(row["patient_id"], 0) + 1
-    assert sum(n >= 2 for n in per_patient.values()) >= 150
+    repeat = sum(n >= 2 for n in per_patient.values())
+    assert repeat >= 150
+    for page in ("README.md", "docs/set-up.md"):  # the numbers the documentation gives
+        text = " ".join((ROOT / page).read_text().split())
+        assert "400 PTB-XL ECGs" in text or "400 of PTB-XL's" in text, page
+        assert f"{repeat} patients with repeat ECGs" in text or \
+            f"{len(per_patient)} patients, {repeat} of them" in text, page
     for row in manifest:  # PTB-XL's files, byte for byte
         for suffix in (".hea", ".dat"):
             original = (source / f"{row['path']}{suffix}").read_bytes()
