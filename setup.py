@@ -1,14 +1,51 @@
 """pclr-keras: Patient Contrastive Learning of Representations for ECGs, in Keras 3."""
 
+import importlib.util
 import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
 
 # One version: pclr_keras/__init__.py's, read as text (no TensorFlow at build time).
 VERSION = re.search(r'^__version__ = "([^"]+)"',
                     Path(__file__).with_name("pclr_keras").joinpath("__init__.py")
                     .read_text(encoding="utf-8"), re.M).group(1)
+
+
+def _sample_builder():
+    """pclr_keras/datasets/sample_build.py, loaded by its path (standard library only)."""
+    path = HERE / "pclr_keras" / "datasets" / "sample_build.py"
+    spec = importlib.util.spec_from_file_location("pclr_sample_build", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BuildWithSample(build_py):
+    """Adds the PTB-XL sample to the built package, never to the source tree.
+
+    The sample is built from `../shared/data/ptbxl` or the folder
+    `PCLR_SAMPLE_SOURCE` names; without either the package carries none, and
+    `pclr datasets sample` says so. Editable installs run from the source
+    tree and skip it.
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        builder = _sample_builder()
+        source = builder.find_source(HERE)
+        if source is None:
+            print("pclr-keras: no PTB-XL in ../shared/data or PCLR_SAMPLE_SOURCE: "
+                  "this build carries no sample ECGs")
+            return
+        folder = Path(self.build_lib) / "pclr_keras" / "datasets" / builder.PACKAGE_FOLDER
+        print(f"pclr-keras: sample ECGs from {source} -> {builder.build_sample(source, folder)}")
+
 
 setup(
     name="pclr-keras",
@@ -60,6 +97,7 @@ setup(
         "beam": ["apache-beam>=2.60"],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
+    cmdclass={"build_py": BuildWithSample},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",

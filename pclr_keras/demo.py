@@ -5,8 +5,9 @@ objective on the training patients, embed every ECG, probe each label at
 several label counts against the same encoder with random weights and
 hand-crafted features, score same-patient retrieval, print the table and
 write the plot. On PTB-XL the split is PTB-XL's own: folds 1-8 train, fold 9
-validates the pre-training run, and the probes are scored on folds 9-10. Without the sample data it says so and uses a synthetic
-cohort instead.
+validates the pre-training run, and the probes are scored on folds 9-10.
+Without `../shared/data` it uses the PTB-XL sample packaged with the wheel;
+without that either, it says so and uses a synthetic cohort.
 """
 
 from pathlib import Path
@@ -14,31 +15,28 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pclr_keras.training.tensors import TensorizedECGs
+from pclr_keras.datasets.sample import SampleMissingError, write_sample
 from pclr_keras.evaluation.experiment import PTBXL_TARGETS, run_experiment
 from pclr_keras.folds import SELECTION_FOLD, TRAIN_FOLDS
 from pclr_keras.models import build_encoder
 from pclr_keras.synthetic import write_cohort
 from pclr_keras.tensorize import read_manifest, tensorize
 from pclr_keras.training import PretrainConfig, Pretrainer
+from pclr_keras.training.tensors import TensorizedECGs
 
 # Narrow enough to pre-train in about a minute on 2 CPU cores; same design.
 DEMO_ENCODER = dict(stem_filters=16, unit_filters=(16, 24, 32, 64))
-RELEASED_WEIGHTS = Path(__file__).resolve().parents[1] / "model_zoo" / "PCLR" / "PCLR.h5"
+RELEASED_WEIGHTS = "pclr-ptbxl"  # packaged; pre-trained on PTB-XL folds 1-8 only
 
 
 def _tensorize_sample(data, out, limit):
-    """PTB-XL sample -> tensors, or a synthetic cohort; with the train, validation and test queries."""
-    manifest = Path(data) / "manifest.csv"
-    if manifest.exists():
-        table = pd.read_csv(manifest)
-        if limit:  # the first `limit` patients with the most ECGs, all their ECGs
-            counts = table.groupby("patient_id", sort=True).size()
-            keep = counts.sort_values(ascending=False, kind="stable").index[:limit]
-            manifest = out / "manifest_subset.csv"
-            table[table.patient_id.isin(keep)].to_csv(manifest, index=False)
-        inputs, excluded = read_manifest(manifest, path_column="path_lr",
-                                         path_root=Path(data).parent, drop_if="in_v1_0_3 == False")
+    """PTB-XL -> tensors (the folder given, else the packaged sample, else a synthetic
+    cohort); with the train, validation and test queries."""
+    data = Path(data)
+    if not (data / "manifest.csv").exists():
+        data = _packaged_sample(data, out) or data
+    if (data / "manifest.csv").exists():
+        inputs, excluded = _ptbxl_inputs(data, out, limit)
         source, train, validation, test = (f"PTB-XL sample in {data}", TRAIN_FOLDS,
                                            SELECTION_FOLD, "strat_fold >= 9")
     else:
@@ -51,6 +49,35 @@ def _tensorize_sample(data, out, limit):
                                            "split == 'test'", "split == 'test'")
     summary = tensorize(inputs, out / "tensors", planned_errors=excluded)
     return source, summary, train, validation, test
+
+
+def _packaged_sample(data, out):
+    """The PTB-XL sample packaged with the wheel, written into `out`; None if it has none."""
+    try:
+        written = write_sample(out / "ptbxl_sample")
+    except SampleMissingError:
+        return None
+    print(f"No PTB-XL sample at {data}: using the {written['ecgs']} PTB-XL ECGs packaged "
+          f"with pclr-keras, written to {written['folder']} (CC BY 4.0; see ATTRIBUTION.md "
+          "there).")
+    return written["folder"]
+
+
+def _ptbxl_inputs(data, out, limit):
+    """A PTB-XL manifest -> tensorize's inputs: `../shared/data/ptbxl`'s (paths in `path_lr`
+    from its parent, PTB-XL 1.0.3's duplicates flagged) or one with a `path` column from
+    `data` (`pclr datasets sample`, `pclr datasets fetch`)."""
+    manifest = data / "manifest.csv"
+    table = pd.read_csv(manifest)
+    if limit:  # the first `limit` patients with the most ECGs, all their ECGs
+        counts = table.groupby("patient_id", sort=True).size()
+        keep = counts.sort_values(ascending=False, kind="stable").index[:limit]
+        manifest = out / "manifest_subset.csv"
+        table[table.patient_id.isin(keep)].to_csv(manifest, index=False)
+    shared = "path_lr" in table
+    return read_manifest(manifest, path_column="path_lr" if shared else "path",
+                         path_root=data.parent if shared else data,
+                         drop_if="in_v1_0_3 == False" if "in_v1_0_3" in table else None)
 
 
 def _add_split(manifest):
@@ -86,7 +113,7 @@ def run_demo(data, out, *, steps=150, batch_size=32, limit=0, label_counts=(50, 
     keras.utils.set_random_seed(0)
     encoders = {"PCLR demo pre-training": out / "pretraining" / "PCLR.h5",
                 "same encoder, random weights": build_encoder("pclr", **DEMO_ENCODER)}
-    if RELEASED_WEIGHTS.exists() and source.startswith("PTB-XL"):
+    if source.startswith("PTB-XL"):
         encoders["PCLR released weights"] = RELEASED_WEIGHTS
     summary, retrieval = run_experiment(
         out / "tensors", out / "report", encoders, targets=PTBXL_TARGETS, test=test_query,
