@@ -296,7 +296,8 @@ def format_summary(summary, out=None):
     reasons = ", ".join(f"{k} {v}" for k, v in summary["rejected"].items())
     index, count = summary["shard"]
     lines = [
-        f"PCLR representations -> {out or summary['out']}",
+        f"PCLR representations -> {out or summary['out']}" if summary["embedded"] else
+        f"No representations: nothing was written to {out or summary['out']}",
         f"  model            {summary['model']} ({summary['variant']}, "
         f"{summary.get('precision', 'float32')})",
         f"  shard            {index}/{count}: {summary['units_in_shard']} of "

@@ -70,6 +70,13 @@ def test_nothing_read_or_produced_fails_with_one_line_and_a_summary(
         assert status == FAILED, argv
         assert line.startswith(f"pclr {argv[0]}: ") and words in line
         assert json.loads(summary.read_text())["ecgs_found"] == (0 if case == "empty" else 2)
+    # nothing produced: no output claims otherwise, and no empty table is left
+    said = capsys.readouterr().out
+    assert "Tensorized into" not in said and "PCLR representations ->" not in said
+    assert not (tmp_path / "e.parquet").exists()
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["errors.csv", "summary.json"]
+    if case == "unreadable":
+        assert (tmp_path / "e.parquet.errors.csv").read_text().count(",unreadable,") == 2
 
 
 def test_a_missing_path_is_a_usage_error(model, tmp_path, capsys):
