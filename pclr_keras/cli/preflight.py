@@ -26,7 +26,7 @@ INPUTS = {
 # Arguments written NAME=FILE, whose file is the input.
 NAMED = ("embeddings", "extra")
 # `--model` values that name no file: built, not loaded (`pclr embed --model random`).
-BUILT_MODELS = ("random",)
+BUILT_MODELS = {"embed": ("random",)}
 
 
 def check_before_run(args):
@@ -53,7 +53,7 @@ def model_specs(args):
     values = [] if value is None else [value] if isinstance(value, str) else list(value)
     if args.command == "experiment":
         values = [spec.partition("=")[2] or spec for spec in values]
-    return [spec for spec in values if spec not in BUILT_MODELS]
+    return [spec for spec in values if spec not in BUILT_MODELS.get(args.command, ())]
 
 
 def check_readable(command, path):
