@@ -12,8 +12,10 @@ def add_identifier_arguments(parser):
                             "`openssl rand -hex 32 > KEYFILE`; default: the files' "
                             "identifiers are left out)")
     group.add_argument("--keep-identifiers", action="store_true",
-                       help="keep the files' patient ids, dates, names and free text as read: "
-                            "only for data inside a protected environment (default: left out)")
+                       help="keep the files' patient ids, dates, names and free text as read, "
+                            "and name files by their paths even where a path spells the "
+                            "patient: only for data inside a protected environment (default: "
+                            "left out, such paths replaced by a digest of the file)")
 
 
 def identifier_options(args):

@@ -168,8 +168,12 @@ def test_experiment_test_set_is_required_unless_the_data_has_strat_fold(tmp_path
     (tmp_path / "o" / "probe_results.md").write_text("table")
     write_labels(tmp_path / "ptbxl", ["ecg_id", "patient_id", "strat_fold"])
     monkeypatch.chdir(tmp_path)
-    for name in ("p.h5", "m.keras"):  # the models are checked before the run
-        (tmp_path / name).write_bytes(b"")
+    import zipfile
+
+    import h5py
+
+    h5py.File(tmp_path / "p.h5", "w").close()  # the models are checked before the run
+    zipfile.ZipFile(tmp_path / "m.keras", "w").close()
     assert pclr_main(["experiment", "--data", str(tmp_path / "ptbxl"), "--out",
                       str(tmp_path / "o"), "--model", "p.h5", "--model", "mine=m.keras"]) == 0
     assert seen["test"] == "strat_fold >= 9"
