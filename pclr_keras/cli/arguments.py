@@ -55,16 +55,20 @@ def run_on_chosen_runner(command, args, *job, **options):
     """`command`'s job on the runner --runner names; its summary.
 
     Without the `beam` extra, a Beam runner stops with one line saying which
-    extra to install. Beam's workers log INFO only with --verbose.
+    extra to install. Beam's workers log INFO, and TensorFlow's start-up lines
+    in them reach stderr, only with --verbose (`cli/quiet.py`).
     """
+    from pclr_keras.cli.quiet import quiet_workers
     from pclr_keras.pipelines import RUNNERS, BeamMissing
 
     runner = RUNNERS[command][args.runner]
     beam_options = args.beam_options
-    if not getattr(args, "verbose", False) and "sdk_harness_log_level" not in beam_options:
+    verbose = getattr(args, "verbose", False)
+    if not verbose and "sdk_harness_log_level" not in beam_options:
         beam_options = f"{beam_options} --default_sdk_harness_log_level=WARNING".strip()
     try:
-        return runner(*job, beam_options=beam_options, **options)
+        with quiet_workers(verbose):
+            return runner(*job, beam_options=beam_options, **options)
     except BeamMissing as error:
         raise SystemExit(f"pclr: {error}") from None
 
