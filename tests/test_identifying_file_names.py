@@ -26,7 +26,8 @@ from test_identifiers_in_outputs import output_strings
 # Generated: (patient id, (surname, first name), how the name spells the recording's date).
 NAMED = {"ward7/SMITH_JOHN_2020-02-03.xml": ("P-17", ("SMITH", "JOHN")),
          "ward7/03022020_1011.xml": ("P-18", ("JONES", "ANN")),
-         "ward7/P-19.xml": ("P-19", None)}
+         "ward7/P-19.xml": ("P-19", None),
+         "ward7/jones_ann.xml": ("P-20", ("JONES", "ANN"))}  # found by the name the file holds
 KEPT = ["physionet/09876_hr", "ward7/broken.xml"]  # nothing of a patient in these names
 
 
@@ -36,7 +37,8 @@ def archive(tmp_path_factory):
     clinical = require_shared("data/clinical")
     root = tmp_path_factory.mktemp("hospital") / "data"
     (root / "exports").mkdir(parents=True)
-    spelled, renamed = {"DOE", "SMITH", "JOHN", "JONES", "2020-02-03", "03022020", "P-19"}, []
+    spelled, renamed = {"DOE", "SMITH", "JOHN", "JONES", "jones", "2020-02-03",
+                        "03022020", "P-19"}, []
     for sample in SAMPLES:
         meta = next(iter_records(clinical / sample)).meta
         date = parse_date(meta.get("acquisition_date") or meta.get("acquisition_time"))
