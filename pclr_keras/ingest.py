@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from pclr_keras.deidentify import IdentifierSummary
+from pclr_keras.deidentify import IdentifierSummary, content_id
 from pclr_keras.io import ECGReadError, find_ecg_files, iter_records, read_failure, record_id
 from pclr_keras.preprocess import (
     TOLERATED_FLAT_LEADS, ECGValidationError, preprocess_ecg, quality_flags)
@@ -139,21 +139,28 @@ def _ingest(record, variants, windows, max_flat_leads, naming, leads_present):
     return naming(ecg)
 
 
-def _named(policy, data_root, ecg_id, patient_id):
-    """The function giving an ingested ECG its output names (identity without a policy)."""
+def _named(policy, data_root, ecg_id, patient_id, path):
+    """The function giving an ingested ECG its output names (identity without a policy).
+
+    A path that spells what the file says of its patient (`1234567_SMITH_...`) is
+    replaced by the digest of the file's content (`deidentify.paths.content_id`).
+    """
     def naming(ecg):
         if policy is None:
             ecg.ecg_id = ecg.ecg_id if ecg_id in (None, "") else str(ecg_id)
             return ecg
         raw = ecg.meta
-        ecg.ecg_id = policy.ecg_id(ecg.source, data_root, given=ecg_id)
+        hidden = policy.identifying_path(ecg.source, data_root, raw)
+        shown = content_id(path, ecg.source.partition("#")[2]) if hidden else None
+        ecg.ecg_id = shown if shown and ecg_id in (None, "") else policy.ecg_id(
+            ecg.source, data_root, given=ecg_id)
         ecg.patient_id = policy.patient_id(raw, supplied=patient_id)
         ecg.meta = policy.meta(raw)
-        ecg.errors = [policy.error(row, data_root) for row in ecg.errors]
-        ecg.source = policy.source(ecg.source, data_root, ecg.ecg_id)
+        ecg.errors = [policy.error(row, data_root, shown) for row in ecg.errors]
+        ecg.source = shown or policy.source(ecg.source, data_root, ecg.ecg_id)
         ecg.identifiers = IdentifierSummary(policy.mode)
         ecg.identifiers.add(raw, ecg.meta, patient_id_supplied=bool(
-            patient_id or policy.patient_id_field))
+            patient_id or policy.patient_id_field), path_hidden=bool(hidden))
         return ecg
 
     return naming
@@ -183,7 +190,7 @@ def read_ecgs(path, variants, *, windows="first", reader_options=(),
     """
     if windows not in WINDOWS:
         raise ValueError(f"windows must be one of {WINDOWS}, not {windows!r}.")
-    naming = _named(policy, data_root, ecg_id, patient_id)
+    naming = _named(policy, data_root, ecg_id, patient_id, path)
     try:
         for record in iter_records(path, **dict(reader_options or {})):
             yield _ingest(record, variants, windows, max_flat_leads, naming, leads_present)

@@ -238,6 +238,8 @@ def _merge(out_dir, shard_paths, planned_errors, bases, identifiers="remove", le
         if dropped:
             drop_rows(path, keep, dropped, bases[shard])
             errors += dropped
+    if not rows:  # nothing produced: no empty tables or shards that pass for a dataset
+        shard_paths = _without_tables(out_dir, shard_paths)
     table = _write_tables(out_dir, rows, errors, leads)
     summary = {
         "ecgs_found": ecgs_found,
@@ -283,12 +285,22 @@ def _write_tables(out_dir, rows, errors, leads=""):
         "ecg_id", "patient_id", "shard", "row", "source", "window", "fs_original",
         "n_samples_original", "quality"])
     table.insert(table.columns.get_loc("quality") + 1, "leads", leads)
-    _write_csv(table, out_dir / LABELS_FILE)
-    index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
-        ["patient_id", "shard", "row"], kind="stable")
-    _write_csv(index, out_dir / INDEX_FILE)
+    if rows:
+        _write_csv(table, out_dir / LABELS_FILE)
+        index = table[["patient_id", "ecg_id", "shard", "row"]].sort_values(
+            ["patient_id", "shard", "row"], kind="stable")
+        _write_csv(index, out_dir / INDEX_FILE)
     write_errors(errors, out_dir / "errors.csv")
     return table
+
+
+def _without_tables(out_dir, shard_paths):
+    """Removes the shards (of no rows) and any tables an earlier run left; returns []."""
+    for path in [*shard_paths, out_dir / LABELS_FILE, out_dir / INDEX_FILE]:
+        Path(path).unlink(missing_ok=True)
+    if (out_dir / SHARDS_FOLDER).is_dir() and not any((out_dir / SHARDS_FOLDER).iterdir()):
+        (out_dir / SHARDS_FOLDER).rmdir()
+    return []
 
 
 def _counts(table, errors):

@@ -23,8 +23,9 @@ def known_counts(n, names=TWELVE, seed=0, amplitude=300):
 
 
 def write_philips_xml(path, counts, *, resolution=5, fs=500, version="1.04",
-                      encoding="Base64", doctype="", patient_id="P-17"):
-    """An uncompressed Philips XML file holding `counts` (dict lead -> int16)."""
+                      encoding="Base64", doctype="", patient_id="P-17", name=None):
+    """An uncompressed Philips XML file holding `counts` (dict lead -> int16); `name`:
+    (last, first), the patient's name."""
     names = list(counts)
     n = len(counts[names[0]])
     if encoding == "Base64":
@@ -43,6 +44,8 @@ def write_philips_xml(path, counts, *, resolution=5, fs=500, version="1.04",
         f'<numberchannelsallocated>{len(names)}</numberchannelsallocated>'
         '</signalcharacteristics></dataacquisition>'
         f'<patient><generalpatientdata><patientid>{patient_id}</patientid>'
+        + (f'<name><lastname>{name[0]}</lastname><firstname>{name[1]}</firstname></name>'
+           if name else '') +
         '<age><years>61</years></age><sex>Male</sex></generalpatientdata></patient>'
         f'<waveforms><parsedwaveforms dataencoding="{encoding}" compression="Uncompressed" '
         f'numberofleads="{len(names)}" leadlabels="{" ".join(names)}" '

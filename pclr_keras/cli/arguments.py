@@ -12,8 +12,10 @@ def add_identifier_arguments(parser):
                             "`openssl rand -hex 32 > KEYFILE`; default: the files' "
                             "identifiers are left out)")
     group.add_argument("--keep-identifiers", action="store_true",
-                       help="keep the files' patient ids, dates, names and free text as read: "
-                            "only for data inside a protected environment (default: left out)")
+                       help="keep the files' patient ids, dates, names and free text as read, "
+                            "and name files by their paths even where a path spells the "
+                            "patient: only for data inside a protected environment (default: "
+                            "left out, such paths replaced by a digest of the file)")
 
 
 def identifier_options(args):
@@ -53,16 +55,20 @@ def run_on_chosen_runner(command, args, *job, **options):
     """`command`'s job on the runner --runner names; its summary.
 
     Without the `beam` extra, a Beam runner stops with one line saying which
-    extra to install. Beam's workers log INFO only with --verbose.
+    extra to install. Beam's workers log INFO, and TensorFlow's start-up lines
+    in them reach stderr, only with --verbose (`cli/quiet.py`).
     """
+    from pclr_keras.cli.quiet import quiet_workers
     from pclr_keras.pipelines import RUNNERS, BeamMissing
 
     runner = RUNNERS[command][args.runner]
     beam_options = args.beam_options
-    if not getattr(args, "verbose", False) and "sdk_harness_log_level" not in beam_options:
+    verbose = getattr(args, "verbose", False)
+    if not verbose and "sdk_harness_log_level" not in beam_options:
         beam_options = f"{beam_options} --default_sdk_harness_log_level=WARNING".strip()
     try:
-        return runner(*job, beam_options=beam_options, **options)
+        with quiet_workers(verbose):
+            return runner(*job, beam_options=beam_options, **options)
     except BeamMissing as error:
         raise SystemExit(f"pclr: {error}") from None
 

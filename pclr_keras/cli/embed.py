@@ -12,7 +12,10 @@ def add_arguments(commands):
     embed = commands.add_parser(
         "embed", help="N x 320 representations of tensorized or raw ECGs (Parquet or CSV)")
     embed.add_argument("--model", required=True,
-                       help="encoder: a preset name, ours (.h5/.keras) or ml4h's")
+                       help="encoder: a preset name, ours (.h5/.keras) or ml4h's, or `random` "
+                            "(the pclr architecture with random weights drawn from --seed: "
+                            "the baseline a pre-trained encoder has to beat)")
+    embed.add_argument("--seed", type=int, default=0, help="seed of --model random's weights")
     embed.add_argument("--data", required=True, nargs="+",
                        help="a `pclr tensorize` folder, or ECG files / folders (ids are paths "
                             "relative to them)")
@@ -62,7 +65,7 @@ def run(args):
                    **({"reader_options": lead_names, "leads_present": leads_present}
                       if args.leads else {}))
     try:
-        summary = run_on_chosen_runner("embed", args, args.model, args.data, args.out,
+        summary = run_on_chosen_runner("embed", args, _encoder(args), args.data, args.out,
                                        shard=args.shard, **options)
     except NoInput as error:
         stop(FAILED, f"pclr {error}")
@@ -71,3 +74,19 @@ def run(args):
     print(format_summary(summary, out=args.out))
     return command_outcome("embed", summary["ecgs_found"], summary["embedded"],
                            summary["rejected"], args)
+
+
+def _encoder(args):
+    """--model as the runner takes it: a name or path, or for `random` the pclr
+    architecture with weights drawn from --seed (the same seed, the same weights)."""
+    if args.model != "random":
+        return args.model
+    if args.runner != "local":
+        usage("embed", "--model random runs on --runner local; for Beam, write the weights "
+                       "to a file first: pclr export --untrained --out DIR --formats keras")
+    import keras
+
+    from pclr_keras.models import build_encoder
+
+    keras.utils.set_random_seed(args.seed)
+    return build_encoder("pclr", name=f"random_seed_{args.seed}")

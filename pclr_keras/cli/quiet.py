@@ -12,11 +12,22 @@ import os
 import re
 import sys
 import tempfile
+import threading
 
 
 # What TensorFlow's C++ libraries print while they load, before its log level applies.
 _START_UP_LINE = re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\)"
                             rb"|[IW]\d{4} \d\d:\d\d:[\d.]+ +\d+ \S+:\d+\] ")
+
+
+# What Beam's worker processes print as they start, besides TensorFlow's lines: INFO, and
+# warnings about optional parts of Beam this package does not use.
+_WORKER_LINE = re.compile(
+    rb"INFO:|WARNING:root:(apitools not found|Resource module is not available)"
+    rb"|WARNING:__main__:No semi_persistent_directory"
+    rb"|WARNING:apache_beam\.options\.pipeline_options:Discarding unparseable args"
+    rb"|WARNING:apache_beam\.runners\.portability\.local_job_service:Worker: severity: "
+    rb"(INFO|WARN) .*message: \"(No semi_persistent|Discarding unparseable|Resource module)")
 
 
 def quiet_start_up(verbose):
@@ -77,3 +88,51 @@ def _start_up_lines_dropped():
                 if not _START_UP_LINE.match(line):
                     sys.stderr.buffer.write(line)
             sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def quiet_workers(verbose):
+    """Within it, what worker processes started here print on stderr passes through a filter
+    that drops TensorFlow's start-up lines and Beam's INFO and start-up warnings.
+
+    Beam's workers are processes of their own: they load TensorFlow where the
+    import hook of `quiet_start_up` does not reach, but they inherit stderr.
+    So stderr (the file descriptor) becomes a pipe, read line by line by a
+    thread that passes on all else as it comes (a progress bar's `\\r` updates
+    too). `TF_CPP_MIN_LOG_LEVEL`, set before the workers start, quiets what
+    TensorFlow logs once loaded. With `verbose`, nothing changes.
+    """
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    relay = threading.Thread(target=_relay, args=(read_end, saved), daemon=True)
+    relay.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe closes once the last worker holding it has gone
+        relay.join(timeout=10)
+        os.close(saved)
+
+
+def _relay(read_end, out):
+    """Copies `read_end` to the file descriptor `out` but for start-up lines, until EOF."""
+    pending = b""
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        for chunk in iter(lambda: pipe.read(65536), b""):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = [line + b"\n" for line in lines
+                    if not (_START_UP_LINE.match(line) or _WORKER_LINE.match(line))]
+            if b"\r" in pending:  # a progress bar redrawn in place: shown as it comes
+                shown, _, pending = pending.rpartition(b"\r")
+                kept.append(shown + b"\r")
+            if kept:
+                os.write(out, b"".join(kept))
+    if pending:
+        os.write(out, pending)

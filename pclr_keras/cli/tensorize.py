@@ -126,10 +126,12 @@ def _settings(args):
 
 
 def _print_summary(summary, out):
-    print(f"\nTensorized into {out}")
+    produced = summary["tensorized"]
+    print(f"\nTensorized into {out}" if produced else
+          f"\nNothing tensorized: {out} holds only summary.json and errors.csv")
     print(f"  ECGs found        {summary['ecgs_found']}")
-    print(f"  tensorized        {summary['tensorized']}  ({len(summary['shards'])} shards, "
-          f"labels.csv, index.csv)")
+    print(f"  tensorized        {produced}" + (f"  ({len(summary['shards'])} shards, "
+                                              "labels.csv, index.csv)" if produced else ""))
     if summary["flagged"]:
         print(f"  flagged           {summary['flagged']} with 1-2 flat leads (tensorized; "
               "listed in labels.csv `quality`; --filter 'quality.isna()' leaves them out)")

@@ -33,16 +33,19 @@ user's and pass as given (`supplied`).
 
 The package's modules follow those seams: `fields` (what stays, by mode;
 ages from birth dates), `pseudonyms` (the key and keyed pseudonyms),
-`naming` (files named relative to the data root), `summary` (what was
+`naming` (files named relative to the data root), `paths` (a path that
+spells the patient's id, name or dates is replaced by a digest of the
+file's content, in "remove"), `summary` (what was
 left out, as counts) and `policy` (`IdentifierPolicy`, one job's rules,
 which `pclr_keras.ingest` applies). The names below are its interface.
 """
 
 from pclr_keras.deidentify.fields import (
     IDENTIFYING_FIELDS, MODES, PSEUDONYMIZED_FIELDS, SAFE_FIELDS, age_from, deidentify,
-    parse_date)
+    is_placeholder_patient_id, parse_date)
 from pclr_keras.deidentify.naming import relative_ecg_id, shown_path, without_root
-from pclr_keras.deidentify.policy import IdentifierPolicy, is_placeholder_patient_id
+from pclr_keras.deidentify.paths import content_id, identifiers_in_path
+from pclr_keras.deidentify.policy import IdentifierPolicy
 from pclr_keras.deidentify.pseudonyms import (
     KEY_ADVICE, MIN_KEY_BYTES, KeyFileError, pseudonym, pseudonymous_ecg_id, read_key)
 from pclr_keras.deidentify.summary import IdentifierSummary
@@ -50,5 +53,6 @@ from pclr_keras.deidentify.summary import IdentifierSummary
 __all__ = [
     "IDENTIFYING_FIELDS", "KEY_ADVICE", "MIN_KEY_BYTES", "MODES", "PSEUDONYMIZED_FIELDS",
     "SAFE_FIELDS", "IdentifierPolicy", "IdentifierSummary", "KeyFileError", "age_from",
+    "content_id", "identifiers_in_path",
     "deidentify", "is_placeholder_patient_id", "parse_date", "pseudonym", "pseudonymous_ecg_id", "read_key",
     "relative_ecg_id", "shown_path", "without_root"]

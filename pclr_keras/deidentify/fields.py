@@ -47,6 +47,16 @@ PSEUDONYMIZED_FIELDS = ("patient_id", "ecg_id")
 _CODE_LIST = re.compile(r"\s*[A-Z]?\d+(\.\d+)?(\s*[,;]\s*[A-Z]?\d+(\.\d+)?)*\s*")
 
 
+# What exports write where the patient is unknown: all x, all 0, or a word for none.
+_PLACEHOLDER_PATIENT_ID = re.compile(r"\s*(x+|0+|unknown|n/?a|none)?\s*", re.IGNORECASE)
+
+
+def is_placeholder_patient_id(value):
+    """Whether a patient id says nothing (None, blank, `XXXX`, `0000`, `unknown`,
+    `n/a`, `none`): such ECGs have no patient id, or they would count as one patient."""
+    return value is None or _PLACEHOLDER_PATIENT_ID.fullmatch(str(value)) is not None
+
+
 def parse_date(text):
     """A date as the formats write it, or None when it cannot be read for sure.
 

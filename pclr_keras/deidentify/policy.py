@@ -3,22 +3,12 @@
 import dataclasses
 import hashlib
 import os
-import re
 from pathlib import Path, PurePosixPath
 
-from pclr_keras.deidentify.fields import MODES, deidentify
+from pclr_keras.deidentify.fields import MODES, deidentify, is_placeholder_patient_id
 from pclr_keras.deidentify.naming import relative_ecg_id, shown_path, without_root
+from pclr_keras.deidentify.paths import identifiers_in_path
 from pclr_keras.deidentify.pseudonyms import pseudonym, pseudonymous_ecg_id, read_key
-
-
-# What exports write where the patient is unknown: all x, all 0, or a word for none.
-_PLACEHOLDER_PATIENT_ID = re.compile(r"\s*(x+|0+|unknown|n/?a|none)?\s*", re.IGNORECASE)
-
-
-def is_placeholder_patient_id(value):
-    """Whether a patient id says nothing (None, blank, `XXXX`, `0000`, `unknown`,
-    `n/a`, `none`): such ECGs have no patient id, or they would count as one patient."""
-    return value is None or _PLACEHOLDER_PATIENT_ID.fullmatch(str(value)) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +50,17 @@ class IdentifierPolicy:
         """What of the policy decides an output's content: part of resume digests."""
         key = hashlib.sha256(b"pclr-keras key digest\0" + self.key).hexdigest() \
             if self.key else None
-        return [self.mode, key, self.patient_id_field]
+        basis = [self.mode, key, self.patient_id_field]
+        # "remove" names a file whose path identifies its patient by its content: outputs of
+        # the rule before are not reused
+        return basis + ["paths checked"] if self.mode == "remove" else basis
+
+    def identifying_path(self, source, data_root, meta):
+        """The fields of `meta` (as read) that the ECG's path spells, when this policy
+        would name the ECG by that path ("remove"); else []. See `deidentify.paths`."""
+        if self.mode != "remove":
+            return []
+        return identifiers_in_path(shown_path(source, data_root), meta)
 
     def ecg_id(self, source, data_root=None, given=None):
         """The ECG's id in outputs: `given` (a manifest's) or `relative_ecg_id`,
@@ -100,12 +100,13 @@ class IdentifierPolicy:
         supplied = (self.patient_id_field,) if self.patient_id_field else ()
         return deidentify(meta, self.mode, key=self.key, supplied=supplied)
 
-    def error(self, row, data_root=None):
+    def error(self, row, data_root=None, shown=None):
         """An errors-report row (source, problem, message) with the file named as
         `source` names it: no absolute path, and with "pseudonymize" no file name.
 
         Without a data root, a relative source is taken as relative to the
-        root already (a manifest's path).
+        root already (a manifest's path). `shown`: the name that replaces the
+        file's everywhere in the row (a path that identifies its patient).
         """
         source, problem, message = (str(value) for value in row)
         file_part, sep, inner = source.partition("#")
@@ -118,10 +119,14 @@ class IdentifierPolicy:
             message = message.replace(file_part, named)
         if data_root is not None:
             message = without_root(message, data_root)
-        if self.mode != "pseudonymize":
+        if self.mode != "pseudonymize" and shown is None:
             return named + sep + inner, problem, message
-        shown = self.ecg_id(None, given=str(PurePosixPath(named).with_suffix("")) + sep + inner)
-        for text in sorted({named, str(PurePosixPath(named).with_suffix(""))},
-                           key=len, reverse=True):
+        spelled = {named, str(PurePosixPath(named).with_suffix(""))}
+        if shown is not None:  # a reader may name the file alone, without its folders
+            spelled |= {PurePosixPath(named).name, PurePosixPath(named).stem}
+        else:
+            shown = self.ecg_id(None, given=str(PurePosixPath(named).with_suffix("")) +
+                                sep + inner)
+        for text in sorted(spelled, key=len, reverse=True):
             message = message.replace(text, shown)
         return shown, problem, message

@@ -87,17 +87,17 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         `rejected` (problem -> count), `out`, `shard`, `variant`, `leads`, `model`, `parts`, ...
 
     Raises:
-        ValueError: bad arguments; `outcome.NoInput` (a ValueError) when `sources` hold no
-            ECG file, after writing the summary. FileNotFoundError: no such model path.
+        ValueError: bad arguments; `outcome.NoInput`: no ECG file, found before the model loads.
     """
     job = _Job.checked(out, output_format, shard, batch_size, chunk_size, windows, aggregate,
                        progress, keep_parts)
+    policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
+    listed, found = _list_sources(sources, policy, job.out)
     encoder, description = resolve_model(model, precision)
     variant = variant_of(encoder, variant)
-    policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     leads = present_leads(variant, leads_present)
-    data = _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads,
-                        windows, job.out, leads_present)
+    data = _open_inputs(listed, found, variant, reader_options, policy, workers,
+                        max_flat_leads, windows, leads_present)
     try:
         identity = model_digest(encoder)
         settings = _part_settings(identity, variant, data.unit, reader_options, policy,
@@ -190,9 +190,9 @@ def _part_settings(identity, variant, unit, reader_options, policy, max_flat_lea
     return settings
 
 
-def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_leads, windows,
-                 out, leads_present=None):
-    """A `TensorizedInput` for a tensorized folder, else a `FileInput` over the files.
+def _list_sources(sources, policy, out):
+    """(the sources as a list, their ECG files as `list_inputs` gives them, or None for a
+    tensorized folder), checked before any model loads.
 
     No file at all: writes the summary saying so, then raises `NoInput`.
     """
@@ -208,9 +208,7 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
             raise ValueError(f"embed: {folders[0]} is a `pclr tensorize` folder: its ids are "
                              "those tensorize wrote; give the identifier options to "
                              "`pclr tensorize`.")
-        leads = present_leads(variant, leads_present)
-        return TensorizedInput(folders[0], variant, windows,
-                               None if leads == tuple(variant.leads) else leads)
+        return listed, None
     found = list_inputs(listed)
     if not found:
         problem = "no ECG found in the inputs given"  # the summary names no folder
@@ -218,6 +216,17 @@ def _open_inputs(sources, variant, reader_options, policy, workers, max_flat_lea
                                           "embedded": 0, "rejected": {}, "problem": problem})
         raise NoInput(f"embed: {problem}: no ECG files (.hea, .xml, .dcm, .h5, .npy, ...) in "
                       f"{', '.join(map(str, listed))}.")
+    return listed, found
+
+
+def _open_inputs(listed, found, variant, reader_options, policy, workers, max_flat_leads,
+                 windows, leads_present=None):
+    """A `TensorizedInput` for a tensorized folder (`found` None), else a `FileInput` over
+    the files `found`."""
+    if found is None:
+        leads = present_leads(variant, leads_present)
+        return TensorizedInput(listed[0], variant, windows,
+                               None if leads == tuple(variant.leads) else leads)
     return FileInput([path for path, _ in found], variant, reader_options, policy, workers,
                      max_flat_leads, windows, roots=[root for _, root in found],
                      leads_present=leads_present)
@@ -287,7 +296,8 @@ def format_summary(summary, out=None):
     reasons = ", ".join(f"{k} {v}" for k, v in summary["rejected"].items())
     index, count = summary["shard"]
     lines = [
-        f"PCLR representations -> {out or summary['out']}",
+        f"PCLR representations -> {out or summary['out']}" if summary["embedded"] else
+        f"No representations: nothing was written to {out or summary['out']}",
         f"  model            {summary['model']} ({summary['variant']}, "
         f"{summary.get('precision', 'float32')})",
         f"  shard            {index}/{count}: {summary['units_in_shard']} of "

@@ -224,7 +224,8 @@ def _concatenate(part_paths, out, fmt, dim, metadata, fields=(), leads=""):
 
 def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="mean",
              totals=None, sort_errors=False, began=None, keep_parts=False):
-    """Parts -> `out`, `<out>.errors.csv` and `<out>.summary.json`; returns the summary.
+    """Parts -> `out` (unless no row was embedded), `<out>.errors.csv` and
+    `<out>.summary.json`; returns the summary.
 
     Args:
         part_paths: the parts, in the order their rows are appended.
@@ -246,6 +247,8 @@ def assemble(part_paths, out, fmt, dim, summary, *, windows="first", aggregate="
                                                  {"pclr_summary": json.dumps(summary)},
                                                  window_fields(windows, aggregate),
                                                  summary["leads"])
+    if not embedded:  # nothing produced: no empty table, only the errors and the summary
+        Path(out).unlink(missing_ok=True)
     if sort_errors:
         errors.sort()
     write_errors(errors, errors_path)

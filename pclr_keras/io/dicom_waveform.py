@@ -147,7 +147,8 @@ def _meta(ds):
     for key, keyword in (("patient_id", "PatientID"), ("age", "PatientAge"),
                          ("sex", "PatientSex"), ("date_of_birth", "PatientBirthDate"),
                          ("acquisition_time", "AcquisitionDateTime"),
-                         ("device", "ManufacturerModelName"), ("ecg_id", "SOPInstanceUID")):
+                         ("device", "ManufacturerModelName"), ("ecg_id", "SOPInstanceUID"),
+                         ("patient_name", "PatientName")):
         value = ds.get(keyword)
         if value not in (None, ""):
             meta[key] = str(value)

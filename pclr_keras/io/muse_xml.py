@@ -108,6 +108,10 @@ def _meta(root):
         value = _text(node, tag)
         if value is not None:
             meta[key] = value
+    name = [part for part in (_text(patient, "PatientLastName"),
+                              _text(patient, "PatientFirstName")) if part]
+    if name:  # to tell whether a file's name spells it (pclr_keras.deidentify.paths)
+        meta["patient_name"] = "^".join(name)
     for key, tag in (("dx", "Diagnosis"), ("dx_original", "OriginalDiagnosis")):
         lines = _statements(root.find(tag))
         if lines:

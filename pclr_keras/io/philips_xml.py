@@ -8,7 +8,7 @@ versions 1.03 (`SierraECG`) and 1.04 / 1.04.01 / 1.04.02 (`PhilipsECG`):
         samplingrate (Hz), signalresolution (1.03) or resolution (1.04),
         in uV per count; acquisitiontype (STD-12, 10-WIRE, ...);
         numberchannelsallocated
-    patient/generalpatientdata: patientid, age (years or dateofbirth), sex
+    patient/generalpatientdata: patientid, name, age (years or dateofbirth), sex
     interpretations/interpretation: severity, statement/leftstatement
     waveforms/parsedwaveforms: the rhythm, attributes dataencoding (Base64
         or Plain), compression "XLI" (1.04) or compressflag + compressmethod
@@ -156,6 +156,10 @@ def _meta(root, version, doc_type):
         value = _text(patient, path)
         if value is not None:
             meta[key] = value
+    name = [part for part in (_text(patient, "name/lastname"), _text(patient, "name/firstname"))
+            if part]
+    if name:  # to tell whether a file's name spells it (pclr_keras.deidentify.paths)
+        meta["patient_name"] = "^".join(name)
     acquisition = _find(root, "dataacquisition")
     if acquisition is not None:
         for key in ("date", "time"):

@@ -12,6 +12,7 @@ from ecg_files import ecg_like, write_wfdb
 from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.models import build_encoder
+from pclr_keras.cli.exits import one_line, report_failure
 from pclr_keras.outcome import FAILED, OK, USAGE, outcome
 
 
@@ -69,13 +70,21 @@ def test_nothing_read_or_produced_fails_with_one_line_and_a_summary(
         assert status == FAILED, argv
         assert line.startswith(f"pclr {argv[0]}: ") and words in line
         assert json.loads(summary.read_text())["ecgs_found"] == (0 if case == "empty" else 2)
+    # nothing produced: no output claims otherwise, and no empty table is left
+    said = capsys.readouterr().out
+    assert "Tensorized into" not in said and "PCLR representations ->" not in said
+    assert not (tmp_path / "e.parquet").exists()
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["errors.csv", "summary.json"]
+    if case == "unreadable":
+        assert (tmp_path / "e.parquet.errors.csv").read_text().count(",unreadable,") == 2
 
 
 def test_a_missing_path_is_a_usage_error(model, tmp_path, capsys):
     missing = tmp_path / "nope" / "ecgs"
     for argv, summary in commands(model, missing, tmp_path):
         status, line = exit_status(argv, capsys)
-        assert (status, line) == (USAGE, f"pclr {argv[0]}: {missing}: no such file or folder")
+        assert (status, line) == (USAGE, f"pclr {argv[0]}: error: {missing}: no such file or "
+                                         "folder")
         assert not summary.exists()
     status, line = exit_status(["tensorize", str(missing), "--out", str(tmp_path / "t")], capsys)
     assert status == USAGE and str(missing) in line  # the positional form too
@@ -118,14 +127,47 @@ def test_outcome_rule():
 
 
 def test_embed_on_beam_with_a_shard_or_a_tensorized_folder_is_a_usage_error(
-        folders, tmp_path, capsys):
+        model, folders, tmp_path, capsys):
     tensorized = tmp_path / "tensors"
     (tensorized / "shards").mkdir(parents=True)
     (tensorized / "labels.csv").write_text("ecg_id\n")
     for data, shard in ((folders / "half", "1/2"), (tensorized, "0/1")):
-        status, line = exit_status(["embed", "--model", "m.keras", "--data", str(data),
+        status, line = exit_status(["embed", "--model", model, "--data", str(data),
                                     "--out", str(tmp_path / "e.parquet"), "--shard", shard,
                                     "--runner", "beam"], capsys)
-        assert (status, line) == (USAGE, "pclr embed: --runner beam embeds ECG files (no "
-                                         "--shard, no tensorized folder): Beam splits the "
-                                         "work itself.")
+        assert (status, line) == (USAGE, "pclr embed: error: --runner beam embeds ECG files "
+                                         "(no --shard, no tensorized folder): Beam splits "
+                                         "the work itself.")
+
+
+@pytest.mark.parametrize("error, status, line", [
+    (PermissionError(13, "Permission denied", "ecgs/a.xml"), USAGE,
+     "pclr embed: error: ecgs/a.xml: permission denied"),
+    (FileNotFoundError("No model at 'x'. Presets:\n  name  version"), USAGE,
+     "pclr embed: error: No model at 'x'."),
+    (ValueError("labels.csv has no column 'age'"), FAILED,
+     "pclr embed: error: labels.csv has no column 'age'"),
+    (KeyError("age"), FAILED, "pclr embed: error: KeyError: age (--verbose shows where)"),
+    (RuntimeError("the graph broke"), FAILED,
+     "pclr embed: error: RuntimeError: the graph broke (--verbose shows where)"),
+])
+def test_an_error_becomes_one_line_and_its_status(capsys, error, status, line):
+    with pytest.raises(SystemExit) as stopped:
+        report_failure("embed", error)
+    assert (stopped.value.code, capsys.readouterr().err) == (status, line + "\n")
+
+
+def test_verbose_shows_an_unexpected_error_with_its_traceback():
+    error = RuntimeError("the graph broke")
+    with pytest.raises(RuntimeError):
+        report_failure("embed", error, verbose=True)
+    with pytest.raises(SystemExit):  # an error of a known kind stays one line
+        report_failure("embed", ValueError("bad"), verbose=True)
+
+
+def test_one_line_keeps_the_sentence_and_drops_what_it_introduces():
+    assert one_line("Preset 'p' is not in the cache (offline). Download these files:\n  a\n"
+                    ) == "Preset 'p' is not in the cache (offline)."
+    assert one_line("No model at 'x'. Did you mean 'y'? Presets:\n  t") == (
+        "No model at 'x'. Did you mean 'y'?")
+    assert one_line("just one line") == "just one line"

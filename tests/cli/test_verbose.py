@@ -1,5 +1,6 @@
 """`pclr` keeps TensorFlow's start-up lines off stderr unless --verbose."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -49,3 +50,32 @@ def test_embed_is_quiet_by_default_and_verbose_on_request(narrow_embed_inputs, t
     for flags in (["--verbose"] + embed, embed + ["--verbose"]):
         verbose = _stderr(command + flags + ["--out", "verbose.parquet"], tmp_path)
         assert bool(TF_LOG_LINE.search(verbose)) == bool(TF_LOG_LINE.search(plain)), verbose
+
+
+def test_worker_processes_start_up_lines_are_dropped_and_the_rest_passes(capfd):
+    from pclr_keras.cli.quiet import quiet_workers
+
+    said = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
+            "STDERR\nI0000 00:00:1796668860.617135    6519 port.cc:153] oneDNN custom "
+            "operations are on.\nINFO:__main__:Logging handler created.\nWARNING:root:apitools "
+            "not found, and bigquery client libraries are not available\nTraceback: a real "
+            "problem\nembedding 1/2\rembedding 2/2\r\n")
+    worker = [sys.executable, "-c", f"import sys; sys.stderr.write({said!r})"]
+    with quiet_workers(verbose=False):
+        subprocess.run(worker, check=True, timeout=60)
+    assert capfd.readouterr().err == "Traceback: a real problem\nembedding 1/2\rembedding 2/2\r\n"
+    with quiet_workers(verbose=True):
+        subprocess.run(worker, check=True, timeout=60)
+    assert capfd.readouterr().err == said
+
+
+@pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
+                    reason="Apache Beam is not installed: pip install -e '.[dev,beam]'")
+def test_beam_workers_are_quiet_by_default(narrow_embed_inputs, tmp_path):
+    model, records = narrow_embed_inputs
+    embed = [sys.executable, "-m", "pclr_keras.cli", "embed", "--model", str(model), "--data",
+             str(records), "--runner", "beam", "--beam-options=--direct_num_workers=2"]
+    quiet = _stderr(embed + ["--out", "quiet.parquet"], tmp_path)
+    assert quiet == "", quiet
+    verbose = _stderr(embed + ["--out", "verbose.parquet", "--verbose"], tmp_path)
+    assert TF_LOG_LINE.search(verbose) and BEAM_INFO.search(verbose), verbose

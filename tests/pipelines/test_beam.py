@@ -214,7 +214,8 @@ def test_embed_on_beam_windows_all_equals_pclr_embed(long_records, aggregate, tm
 def test_runner_beam_without_beam_says_which_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # as if not installed
     for argv in (["tensorize", str(tmp_path), "--out", str(tmp_path / "t")],
-                 ["embed", "--model", "m.keras", "--data", str(tmp_path), "--out", "e.parquet"]):
+                 ["embed", "--model", "pclr-ptbxl", "--data", str(tmp_path),
+                  "--out", "e.parquet"]):
         (tmp_path / "a.hea").write_text("")
         with pytest.raises(SystemExit) as raised:
             pclr_main([*argv, "--runner", "beam"])
