@@ -97,16 +97,17 @@ def parse_arguments():
     return args
 
 
-def row_name(name, lead_set, precision):
-    """The table's name for one encoder, lead set and precision."""
+def row_name(name, lead_set, precision, precisions):
+    """The table's name for one encoder, lead set and precision (named when several are run)."""
     return (name + ("" if lead_set == "12" else f" [{lead_set}]")
-            + ("" if precision == "float32" else f" ({precision})"))
+            + ("" if len(precisions) == 1 or precision == "float32" else f" ({precision})"))
 
 
 def embed_all(args, encoders):
     """name -> representation table, for every encoder, lead set and precision."""
     tables = {}
-    for precision in args.precision.split(","):
+    precisions = args.precision.split(",")
+    for precision in precisions:
         for lead_set in args.lead_sets.split(";"):
             folder = Path(args.out) / ("" if precision == "float32" else precision) / (
                 "" if lead_set == "12" else "leads_" + lead_set.replace(",", "+"))
@@ -114,7 +115,7 @@ def embed_all(args, encoders):
                 args.data, folder, encoders, handcrafted=False, seed=args.seed,
                 precision=precision,
                 leads_present=None if lead_set == "12" else parse_lead_set(lead_set))
-            tables.update({row_name(name, lead_set, precision): table
+            tables.update({row_name(name, lead_set, precision, precisions): table
                            for name, table in named.items()})
     return tables
 
@@ -148,7 +149,8 @@ def main():
     fractions = tuple(float(f) for f in args.fractions.split(","))
     label_sets = args.label_sets.split(",")
     about = provenance(ecg_ids=rows.ecg_id, seeds={"seed": args.seed, "n_boot": args.n_boot},
-                       weights=weights_digests(encoders))
+                       weights=weights_digests(encoders),
+                       settings={"precision": args.precision, "lead_sets": args.lead_sets})
     if args.choose:
         choose(features, rows, statements, label_sets, fractions, args, about)
         return

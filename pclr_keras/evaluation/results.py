@@ -56,20 +56,22 @@ def git_commit(folder=None):
     return commit + ("+changes" if changed else "")
 
 
-def provenance(*, ecg_ids, seeds, weights=None, argv=None):
+def provenance(*, ecg_ids, seeds, weights=None, settings=None, argv=None):
     """What a results file records about how its figures were made.
 
     Args:
         ecg_ids: the ids of every ECG the figures saw.
         seeds: dict name -> int.
         weights: dict encoder name -> dict of its digests (e.g. weights_sha256).
+        settings: dict of what else shaped the figures (precision, lead sets).
     """
     from pclr_keras import __version__
 
     return {"command": portable_command(argv), "package_version": __version__,
             "git_commit": git_commit(), "date": datetime.date.today().isoformat(),
             "ecg_list_sha256": ecg_list_digest(ecg_ids), "n_ecgs": len(ecg_ids),
-            "seeds": dict(seeds), "weights": dict(weights or {})}
+            "seeds": dict(seeds), "weights": dict(weights or {}),
+            "settings": dict(settings or {})}
 
 
 def write_results(path, kind, figures, about):
