@@ -18,7 +18,8 @@ lead set (`<out>/<name>.parquet`, resumable), then the probes run.
 files. `--pair A:B` adds fold-10 differences A minus B with a paired
 patient interval. `--retrieval` adds same-patient top-1 on fold 10 (every
 fold-10 ECG in the gallery). `--lead-sets "12;limb;I"` embeds each encoder
-with only those leads, the others zero (rows "NAME [I]").
+with only those leads, the others zero (rows "NAME [I]"); an encoder
+named "NAME [I]" is given lead I alone, whatever `--lead-sets` says.
 
 `--precision float32,bfloat16` embeds with each encoder in each precision
 (rows "NAME (bfloat16)") and prints how far the bfloat16 results are from
@@ -39,6 +40,7 @@ the published supervised results and writes `ptbxl_protocol.csv` in `--out`.
 """
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +58,7 @@ from pclr_keras.weights.resolve import resolve_path, weights_sha256
 # from PTB-XL", IEEE JBHI 25(5), 2021 (leaderboard of
 # github.com/helme/ecg_ptbxl_benchmarking): networks trained end to end on
 # all of folds 1-8, fold 10 macro AUROC. Not linear evaluation: a ceiling.
+LEADS_IN_NAME = re.compile(r"^(?P<model>.*) \[(?P<leads>[^\]]+)\]$")
 PUBLISHED = {
     "superdiagnostic": [("resnet1d_wang, supervised end to end", 0.930),
                         ("xresnet1d101, supervised end to end", 0.928)],
@@ -104,19 +107,26 @@ def row_name(name, lead_set, precision, precisions):
 
 
 def embed_all(args, encoders):
-    """name -> representation table, for every encoder, lead set and precision."""
+    """name -> representation table, for every encoder, lead set and precision.
+
+    An encoder named "NAME [LEADS]" is given only those leads (its rows keep
+    the name); the others are given each of `--lead-sets`.
+    """
     tables = {}
     precisions = args.precision.split(",")
     for precision in precisions:
-        for lead_set in args.lead_sets.split(";"):
-            folder = Path(args.out) / ("" if precision == "float32" else precision) / (
-                "" if lead_set == "12" else "leads_" + lead_set.replace(",", "+"))
-            named = representation_tables(
-                args.data, folder, encoders, handcrafted=False, seed=args.seed,
-                precision=precision,
-                leads_present=None if lead_set == "12" else parse_lead_set(lead_set))
-            tables.update({row_name(name, lead_set, precision, precisions): table
-                           for name, table in named.items()})
+        for name, spec in encoders.items():
+            fixed = LEADS_IN_NAME.match(name)
+            base, lead_sets = ((fixed["model"], [fixed["leads"]]) if fixed
+                               else (name, args.lead_sets.split(";")))
+            for lead_set in lead_sets:
+                folder = Path(args.out) / ("" if precision == "float32" else precision) / (
+                    "" if lead_set == "12" else "leads_" + lead_set.replace(",", "+"))
+                named = representation_tables(
+                    args.data, folder, {base: spec}, handcrafted=False, seed=args.seed,
+                    precision=precision,
+                    leads_present=None if lead_set == "12" else parse_lead_set(lead_set))
+                tables[row_name(base, lead_set, precision, precisions)] = named[base]
     return tables
 
 

@@ -200,6 +200,35 @@ def sample_retrieval_table(path):
                                f"From `{path.name}` (written by `pclr experiment`).\n")
 
 
+def leads_table(path, label_set, *names):
+    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve.
+
+    Rows of the results file are named "MODEL" (all 12 leads) and
+    "MODEL [LEADS]" (only those leads given, the others zero).
+    """
+    results = read_results(path)
+    rows = pd.DataFrame(results["linear"])
+    rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
+    split = rows.representation.str.extract(r"^(?P<model>.*?)(?: \[(?P<leads>[^\]]+)\])?$")
+    rows = rows.assign(model=split.model, leads=split.leads.fillna("12"))
+    lead_sets = list(dict.fromkeys(rows.leads))
+    lines = ["| leads given | " + " | ".join(f"{n}: 1 % / 10 % / 100 % [95 % at 100 %]"
+                                             for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for leads in lead_sets:
+        cells = []
+        for name in names:
+            part = rows[(rows.model == name) & (rows.leads == leads)].sort_values("fraction")
+            if part.empty:
+                cells.append("not measured")
+                continue
+            last = part.iloc[-1]
+            cells.append(" / ".join(f"{v:.3f}" for v in part.auroc)
+                         + f" [{last.ci95[0]:.3f}, {last.ci95[1]:.3f}]")
+        lines.append(f"| {leads} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + _source(path, results) + "\n"
+
+
 def _source(path, results):
     about = results["provenance"]
     commit = (about.get("git_commit") or "unknown")[:12]
@@ -211,4 +240,5 @@ def _source(path, results):
 RENDERERS = {"linear": linear_table, "subgroups": subgroup_table, "paired": paired_table,
              "retrieval": retrieval_table, "fold9": fold9_table,
              "decisions": decisions_table, "headline": headline_table,
-             "probes": probes_table, "sample_retrieval": sample_retrieval_table}
+             "probes": probes_table, "sample_retrieval": sample_retrieval_table,
+             "leads": leads_table}

@@ -70,3 +70,16 @@ def test_preset_summary_and_model_index_come_from_the_same_file(results_dir):
     assert card == matter + "\n# Title\n"
     with pytest.raises(ValueError, match="no fold-10 rows for 'PCLR v7'"):
         preset_summary("pclr-v7", "cd" * 32, results_dir / "v9" / "fold10.json", "PCLR v7")
+
+
+def test_the_lead_set_table_reads_rows_named_by_their_leads(tmp_path):
+    linear = [dict(representation=name, label_set="superdiagnostic", fraction=f, subgroup="all",
+                   auroc=value + f / 100, ci95=[value - 0.01, value + 0.02], labels=5,
+                   test_ecgs=2160, train_ecgs=int(17090 * f), C=0.1, val_auroc=0.9, draws=1000)
+              for name, value in [("v9", 0.9), ("v9 [I]", 0.85), ("v8 [I]", 0.8)]
+              for f in (0.01, 0.1, 1.0)]
+    write_results(tmp_path / "leads.json", "ptbxl_linear_fold10",
+                  {"linear": linear, "paired": []}, provenance(ecg_ids=["1"], seeds={}))
+    table = render_part('leads leads.json superdiagnostic v9 v8', tmp_path)
+    assert "| 12 | 0.900 / 0.901 / 0.910 [0.890, 0.920] | not measured |" in table
+    assert "| I | 0.850 / 0.851 / 0.860 [0.840, 0.870] | 0.800 / 0.801 / 0.810 [0.790, 0.820] |" in table

@@ -227,3 +227,23 @@ def test_training_subsets_of_one_seed_are_nested():
     assert len(small) == 20 and len(large) == 100 and set(small) <= set(large)
     assert len(training_subset(rows, 0.001, 3)) == 2
     assert not np.array_equal(small, training_subset(rows, 0.1, 4))
+
+
+def test_the_benchmark_embeds_each_encoder_with_its_lead_sets(monkeypatch):
+    script = Path(__file__).parents[3] / "benchmarks" / "ptbxl_protocol.py"
+    spec = importlib.util.spec_from_file_location("protocol_benchmark", script)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    calls = []
+
+    def embedded(data, folder, encoders, **options):
+        calls.append((Path(folder).relative_to("/o").as_posix(), list(encoders),
+                      options["leads_present"], options["precision"]))
+        return {name: f"{folder}/{name}" for name in encoders}
+    monkeypatch.setattr(benchmark, "representation_tables", embedded)
+    args = SimpleNamespace(precision="bfloat16", lead_sets="12;I", out="/o", data="d", seed=0)
+    tables = benchmark.embed_all(args, {"A": "a.h5", "B [I,II]": "b.h5"})
+    assert list(tables) == ["A", "A [I]", "B [I,II]"]  # one precision: no suffix
+    assert calls == [("bfloat16", ["A"], None, "bfloat16"),
+                     ("bfloat16/leads_I", ["A"], ("I",), "bfloat16"),
+                     ("bfloat16/leads_I+II", ["B"], ("I", "II"), "bfloat16")]
