@@ -229,6 +229,48 @@ def leads_table(path, label_set, *names):
     return "\n".join(lines) + "\n\n" + _source(path, results) + "\n"
 
 
+def targets_table(path, results_file):
+    """Targets set before a measurement (a JSON list), each read from the results: met or by how much.
+
+    A target is {"what", "representation", "at_least"} plus either
+    "label_set" and "fraction" (fold-10 macro AUROC), or "retrieval": true
+    (fold-10 top-1); "relative_to" makes it a difference from another row.
+    """
+    targets = json.loads(Path(path).read_text())
+    results_path = Path(path).parent / results_file
+    if not results_path.exists():
+        return f"*No result file (`{results_file}`): the targets below were not read.*\n"
+    results = read_results(results_path)
+    lines = ["| target | measured | verdict |", "|---|---|---|"]
+    for target in targets:
+        value = _target_value(results, target)
+        if value is None:
+            lines.append(f"| {target['what']} | not measured | — |")
+            continue
+        gap = value - target["at_least"]
+        verdict = "met" if gap >= 0 else f"missed by {-gap:.3f}"
+        lines.append(f"| {target['what']} | {value:.3f} | {verdict} |")
+    return "\n".join(lines) + "\n\n" + _source(results_path, results) + "\n"
+
+
+def _target_value(results, target):
+    def value_of(name):
+        if target.get("retrieval"):
+            found = [r["top1"] for r in results.get("retrieval_fold10", [])
+                     if r["representation"] == name]
+        else:
+            found = [r["auroc"] for r in results["linear"]
+                     if r["representation"] == name and r["subgroup"] == "all"
+                     and r["label_set"] == target["label_set"]
+                     and r["fraction"] == target["fraction"]]
+        return found[0] if found else None
+    value = value_of(target["representation"])
+    if value is None or "relative_to" not in target:
+        return value
+    base = value_of(target["relative_to"])
+    return None if base is None else value - base
+
+
 def _source(path, results):
     about = results["provenance"]
     commit = (about.get("git_commit") or "unknown")[:12]
@@ -241,4 +283,4 @@ RENDERERS = {"linear": linear_table, "subgroups": subgroup_table, "paired": pair
              "retrieval": retrieval_table, "fold9": fold9_table,
              "decisions": decisions_table, "headline": headline_table,
              "probes": probes_table, "sample_retrieval": sample_retrieval_table,
-             "leads": leads_table}
+             "leads": leads_table, "targets": targets_table}

@@ -83,3 +83,19 @@ def test_the_lead_set_table_reads_rows_named_by_their_leads(tmp_path):
     table = render_part('leads leads.json superdiagnostic v9 v8', tmp_path)
     assert "| 12 | 0.900 / 0.901 / 0.910 [0.890, 0.920] | not measured |" in table
     assert "| I | 0.850 / 0.851 / 0.860 [0.840, 0.870] | 0.800 / 0.801 / 0.810 [0.790, 0.820] |" in table
+
+
+def test_targets_are_read_from_the_results_and_a_miss_says_by_how_much(results_dir):
+    targets = [
+        {"what": "v9 at 100 %", "representation": "PCLR v9", "label_set": "superdiagnostic",
+         "fraction": 1.0, "at_least": 0.95},
+        {"what": "v9 above random", "representation": "PCLR v9", "relative_to": "random weights",
+         "label_set": "superdiagnostic", "fraction": 0.01, "at_least": 0.05},
+        {"what": "retrieval", "representation": "PCLR v9", "retrieval": True, "at_least": 0.6},
+        {"what": "v7", "representation": "PCLR v7", "retrieval": True, "at_least": 0.6}]
+    (results_dir / "v9" / "targets.json").write_text(json.dumps(targets))
+    table = render_part("targets v9/targets.json fold10.json", results_dir)
+    assert "| v9 at 100 % | 0.900 | missed by 0.050 |" in table
+    assert "| v9 above random | 0.100 | met |" in table
+    assert "| retrieval | 0.612 | met |" in table
+    assert "| v7 | not measured | — |" in table
