@@ -47,6 +47,7 @@ import pandas as pd
 
 from pclr_keras.evaluation.experiment import representation_tables
 from pclr_keras.evaluation.inputs import feature_columns, load_representation
+from pclr_keras.evaluation.ptbxl.fit_cache import FitCache
 from pclr_keras.evaluation.ptbxl.judging import judge_representations, retrieval_on_fold10
 from pclr_keras.evaluation.ptbxl.protocol import (FRACTIONS, LABEL_SETS, compare_on_fold9,
                                                   statement_labels)
@@ -86,6 +87,8 @@ def parse_arguments():
     parser.add_argument("--retrieval", action="store_true",
                         help="also same-patient top-1 retrieval on fold 10")
     parser.add_argument("--results", help="write the figures and their provenance to this JSON")
+    parser.add_argument("--fit-cache", help="folder of fitted probes reused across runs "
+                                            "(default: <out>/fits; 'none' to refit)")
     parser.add_argument("--subgroups", action="store_true",
                         help="also score fold 10 by sex and by age band (<40, 40-65, >65)")
     parser.add_argument("--precision", default="float32",
@@ -142,6 +145,12 @@ def aligned_features(tables, labels):
                   for name, r in representations.items()}
 
 
+def fit_cache(args):
+    """The fitted-probe cache the run reuses (`pclr_keras.evaluation.ptbxl.fit_cache`)."""
+    folder = getattr(args, "fit_cache", None) or Path(args.out) / "fits"
+    return None if str(folder) == "none" else FitCache(folder)
+
+
 def weights_digests(encoders):
     """name -> {"weights_sha256"} of each encoder's file (None for random weights)."""
     return {name: {"weights_sha256": None if spec == "random" else
@@ -166,7 +175,8 @@ def main():
         return
     figures, scores = judge_representations(
         features, rows, statements, label_sets=label_sets, fractions=fractions,
-        seed=args.seed, n_boot=args.n_boot, pairs=pairs, subgroups=args.subgroups)
+        seed=args.seed, n_boot=args.n_boot, pairs=pairs, subgroups=args.subgroups,
+        fit_cache=fit_cache(args))
     if args.retrieval:
         figures["retrieval_fold10"] = retrieval_on_fold10(features, rows, n_boot=args.n_boot,
                                                           seed=args.seed)
@@ -227,7 +237,7 @@ def choose(features, rows, statements, label_sets, fractions, args, about):
         result = compare_on_fold9(features, y, rows.strat_fold.to_numpy(),
                                   baseline=next(iter(features)),
                                   patients=rows.patient_id.to_numpy(), fractions=fractions,
-                                  seed=args.seed, n_boot=args.n_boot)
+                                  seed=args.seed, n_boot=args.n_boot, fit_cache=fit_cache(args))
         results.append(result.assign(label_set=label_set, labels=y.shape[1]))
     everything = pd.concat(results, ignore_index=True)
     everything.to_csv(Path(args.out) / "ptbxl_protocol_fold9.csv", index=False)

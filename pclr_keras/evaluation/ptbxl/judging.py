@@ -24,7 +24,7 @@ def score_key(label_set, fraction):
 
 def judge_representations(features, rows, statements, *, label_sets=LABEL_SETS,
                           fractions=FRACTIONS, seed=0, n_boot=N_BOOT, pairs=(),
-                          subgroups=False):
+                          subgroups=False, fit_cache=None):
     """Fold-10 linear evaluation of each representation, and paired differences.
 
     Args:
@@ -47,7 +47,8 @@ def judge_representations(features, rows, statements, *, label_sets=LABEL_SETS,
     linear, paired, scores = [], [], {name: {} for name in features}
     for label_set in label_sets:
         y = statement_labels(rows.scp_codes, statements, label_set).to_numpy()
-        judged = {name: judge_on_fold10(x, y, folds, fractions=fractions, seed=seed)
+        judged = {name: judge_on_fold10(x, y, folds, fractions=fractions, seed=seed,
+                                        fit_cache=fit_cache)
                   for name, x in features.items()}
         for name, fits in judged.items():
             table = linear_evaluation(features[name], y, folds, patients=patients,

@@ -95,13 +95,14 @@ def fit_logistic(x, y, C, start=None, max_iter=3000):
     return result.x[:d * k].reshape(d, k), result.x[d * k:]
 
 
-def fit_scores(train_x, train_y, eval_xs, c_grid):
+def fit_scores(train_x, train_y, eval_xs, c_grid, fit_cache=None):
     """Logistic regression per label at each C; yields (C, scores of each eval set).
 
     The Cs go from strongest to weakest penalty, each fit starting from the
     last. A label with no positive (or no negative) training ECG cannot be
     learned: it scores its training prevalence everywhere, which counts as
     chance (0.5) in the macro AUROC rather than disappearing from it.
+    `fit_cache` (a `FitCache`) returns fits made before instead of refitting.
     """
     prevalence = train_y.mean(axis=0)
     learnable = (prevalence > 0) & (prevalence < 1)
@@ -109,11 +110,22 @@ def fit_scores(train_x, train_y, eval_xs, c_grid):
     for C in sorted(c_grid):
         scores = [np.tile(prevalence, (len(x), 1)) for x in eval_xs]
         if learnable.any():
-            solution = fit_logistic(train_x, train_y[:, learnable].astype(np.float64), C,
-                                    start=solution)
+            solution = _fit(train_x, train_y[:, learnable].astype(np.float64), C, solution,
+                            fit_cache)
             for s, x in zip(scores, eval_xs):
                 s[:, learnable] = x @ solution[0] + solution[1]
         yield C, scores
+
+
+def _fit(x, y, C, start, fit_cache):
+    if fit_cache is None:
+        return fit_logistic(x, y, C, start=start)
+    key = fit_cache.key(x, y, C, start)
+    solution = fit_cache.get(key)
+    if solution is None:
+        solution = fit_logistic(x, y, C, start=start)
+        fit_cache.put(key, solution)
+    return solution
 
 
 def training_subset(train_rows, fraction, seed):
@@ -155,7 +167,7 @@ def paired_difference(y, baseline_scores, scores, patients=None, n_boot=N_BOOT, 
     return (paired["difference"], *paired["ci95"], paired["p_not_better"])
 
 
-def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
+def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge, fit_cache=None):
     """Fit on a fraction of folds 1-8, choose C on fold 9; per fraction yields the choice.
 
     ECGs with no label are left out, and fold 10 too unless judging.
@@ -177,7 +189,8 @@ def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
         subset = training_subset(train, fraction, seed)
         best = None  # (C, fold-9 macro AUROC, fold-9 scores, fold-10 scores)
         for C, (val_scores, *test_scores) in fit_scores(
-                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid):
+                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid,
+                fit_cache):
             score = macro_auroc(labels[val], val_scores)[0]
             if best is None or score > best[1]:
                 best = (C, score, val_scores, test_scores)
@@ -186,7 +199,7 @@ def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
 
 
 def compare_on_fold9(candidates, labels, folds, baseline, *, patients=None, fractions=FRACTIONS,
-                     c_grid=C_GRID, seed=0, n_boot=N_BOOT):
+                     c_grid=C_GRID, seed=0, n_boot=N_BOOT, fit_cache=None):
     """Fold-9 macro AUROC of candidate encoders, each against `baseline` with a paired interval.
 
     What a release is chosen on: fold 10 is dropped before anything else.
@@ -211,7 +224,8 @@ def compare_on_fold9(candidates, labels, folds, baseline, *, patients=None, frac
         raise ValueError(f"baseline {baseline!r} is not one of the candidates {list(candidates)}")
     labels = np.asarray(labels)
     patients = np.arange(len(labels)) if patients is None else np.asarray(patients)
-    fits = {name: list(_chosen_fits(features, labels, folds, fractions, c_grid, seed, False))
+    fits = {name: list(_chosen_fits(features, labels, folds, fractions, c_grid, seed, False,
+                                    fit_cache))
             for name, features in candidates.items()}
     rows = []
     for name, fitted in fits.items():
@@ -223,7 +237,8 @@ def compare_on_fold9(candidates, labels, folds, baseline, *, patients=None, frac
     return pd.DataFrame(rows)
 
 
-def judge_on_fold10(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0):
+def judge_on_fold10(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
+                    fit_cache=None):
     """The fold-9 choice per fraction and the chosen model's fold-10 scores.
 
     Returns:
@@ -231,7 +246,7 @@ def judge_on_fold10(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GR
         fold-10 rows (indices into the ECGs given); their scores (rows, labels)).
     """
     return [(row, *test) for row, _, test in
-            _chosen_fits(features, labels, folds, fractions, c_grid, seed, True)]
+            _chosen_fits(features, labels, folds, fractions, c_grid, seed, True, fit_cache)]
 
 
 def linear_evaluation(features, labels, folds, *, patients=None, fractions=FRACTIONS,
