@@ -36,7 +36,7 @@ def patient_resamples(y, patients, n_boot=N_BOOT, seed=0, chunk=250):
         n_boot, seed: int.
 
     Returns:
-        (weights (n_boot, n) float64, draws: int, resamples drawn in all).
+        (weights (n_boot, n) float32, draws: int, resamples drawn in all).
 
     Raises:
         ValueError: when so few patients carry a label that almost no
@@ -60,7 +60,7 @@ def patient_resamples(y, patients, n_boot=N_BOOT, seed=0, chunk=250):
         whole = ((counts @ positive > 0) & (counts @ negative > 0)).all(axis=1)
         kept.append(counts[whole])
     counts = np.concatenate(kept)[:n_boot]
-    return counts[:, codes].astype(np.float64), draws
+    return counts[:, codes].astype(np.float32), draws  # counts: exact in float32
 
 
 def macro_auroc_resampled(y, scores, weights):
