@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pclr_keras.evaluation.results import provenance, write_results
+
 from pclr_keras.training.tensors import TensorizedECGs
 from pclr_keras.demo import DEMO_ENCODER
 from pclr_keras.evaluation.retrieval import retrieval
@@ -125,6 +127,7 @@ def main():
     parser.add_argument("--only", action="append", help="run only these variants")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated seeds, each a full repeat of every run (default: 0)")
+    parser.add_argument("--results", help="also write every run and its provenance to this JSON")
     args = parser.parse_args()
     train = TensorizedECGs(args.data, label_filter=args.train)
     held_out = TensorizedECGs(args.held_out_data or args.data, label_filter=args.held_out)
@@ -139,6 +142,13 @@ def main():
           f"{len(held_out.labels)} held-out ECGs ({args.held_out}); {args.pairs} pairs per run, "
           f"demo-size encoder, seeds {args.seeds}")
     print(markdown(seed_summary(table)))
+    if args.results:
+        about = provenance(ecg_ids=held_out.labels.ecg_id, seeds={"seeds": args.seeds},
+                           settings={"train": args.train, "held_out": args.held_out,
+                                     "pairs": args.pairs})
+        figures = {"runs": table.to_dict("records"),
+                   "summary": seed_summary(table).to_dict("records")}
+        print(f"results -> {write_results(args.results, 'pretraining_ablations', figures, about)}")
 
 
 if __name__ == "__main__":

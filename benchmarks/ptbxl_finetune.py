@@ -29,12 +29,13 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from pclr_keras.weights.load import load_encoder
 from pclr_keras.atomic import write_json
-from pclr_keras.training.tensors import TensorizedECGs
-from pclr_keras.models import build_encoder
 from pclr_keras.evaluation.ptbxl.finetune import FinetuneBudget, finetune_run
 from pclr_keras.evaluation.ptbxl.protocol import statement_labels
+from pclr_keras.evaluation.results import provenance, write_results
+from pclr_keras.models import build_encoder
+from pclr_keras.training.tensors import TensorizedECGs
+from pclr_keras.weights.load import load_encoder
 
 # Strodthoff et al., IEEE JBHI 25(5), 2021: networks trained end to end on
 # all of folds 1-8 with their own budgets (not the same budget as here).
@@ -98,6 +99,7 @@ def main():
                         help="seeds at fraction 1, the costliest runs (default: 0)")
     parser.add_argument("--budget", default="{}",
                         help='FinetuneBudget overrides as JSON, e.g. \'{"max_epochs": 10}\'')
+    parser.add_argument("--results", help="also write every run and its provenance to this JSON")
     args = parser.parse_args()
 
     budget = FinetuneBudget(**json.loads(args.budget))
@@ -133,6 +135,12 @@ def main():
     summary = seed_table(table)
     for label_set in args.label_sets.split(","):
         print_table(summary, label_set, fractions)
+    if args.results:
+        about = provenance(ecg_ids=ecgs.labels.ecg_id, seeds={"seeds": args.seeds,
+                                                              "full_seeds": args.full_seeds},
+                           settings={"budget": dataclasses.asdict(budget)})
+        figures = {"runs": table.to_dict("records")}
+        print(f"results -> {write_results(args.results, 'ptbxl_finetune', figures, about)}")
 
 
 if __name__ == "__main__":

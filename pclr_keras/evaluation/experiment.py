@@ -39,7 +39,8 @@ def experiment_labels(tensors):
 
 
 def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=0,
-                          batch_size=64, progress=True, precision="float32"):
+                          batch_size=64, progress=True, precision="float32",
+                          leads_present=None):
     """Embeds the tensorized ECGs with each encoder; returns name -> table path/frame.
 
     Args:
@@ -49,6 +50,8 @@ def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=
             variant's architecture with seeded random weights).
         handcrafted: bool. Add per-lead amplitude, rhythm and spectral features.
         precision: str. What the encoders compute in (`pclr_keras.precision`).
+        leads_present: None (all 12 leads) or the leads kept, the others
+            zero-filled (`pclr embed --leads`).
     """
     tables = {}
     for name, encoder in encoders.items():
@@ -57,7 +60,7 @@ def representation_tables(tensors, out_dir, encoders, *, handcrafted=True, seed=
             encoder = build_encoder("pclr")
         out = Path(out_dir) / f"{_file_name(name)}.parquet"
         embed(encoder, tensors, out, batch_size=batch_size, progress=progress,
-              precision=precision)
+              precision=precision, leads_present=leads_present)
         tables[name] = out
     if handcrafted:
         tables["hand-crafted features"] = handcrafted_from_tensors(tensors, progress=progress)

@@ -130,3 +130,33 @@ def retrieval_table(representations, *, ecg_ids=None, k=(1, 5), prefix=None, pat
         rows.append(dict(representation=name, **retrieval(feature_matrix(table).to_numpy(),
                                                           who, k=k)))
     return pd.DataFrame(rows)
+
+
+def retrieval_with_interval(embeddings, patients, *, n_boot=1000, seed=0, chunk_size=1024):
+    """Top-1 same-patient retrieval with a 95 % interval from resampling query patients.
+
+    Every ECG given is in the gallery; every ECG whose patient has another
+    one among them is a query. A query patient's ECGs are drawn together:
+    their hits are not independent.
+
+    Returns:
+        dict: top1, ci95 [low, high], chance_top1, n_queries,
+        n_query_patients, gallery (ECGs searched), n_boot.
+    """
+    matrix, codes = _matrix_and_patients(np.asarray(embeddings), patients, None)
+    others = np.bincount(codes)[codes] - 1
+    queries = np.flatnonzero(others >= 1)
+    if len(queries) == 0:
+        raise ValueError("no patient has two ECGs or more: nothing to retrieve")
+    hits = _hits(matrix, codes, queries, [1], chunk_size)[1].astype(np.float64)
+    query_patients, owner = np.unique(codes[queries], return_inverse=True)
+    rng = np.random.default_rng([seed, 31])
+    counts = rng.multinomial(len(query_patients), np.full(len(query_patients),
+                                                          1.0 / len(query_patients)), size=n_boot)
+    weights = counts[:, owner]
+    values = weights @ hits / weights.sum(axis=1)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return dict(top1=float(hits.mean()), ci95=[float(low), float(high)],
+                chance_top1=float(_chance(len(matrix) - 1, others[queries], 1).mean()),
+                n_queries=int(len(queries)), n_query_patients=int(len(query_patients)),
+                gallery=int(len(matrix)), n_boot=n_boot)

@@ -238,5 +238,6 @@ def _score_fold_ten(model, ecgs, y, test, seed):
     """Fold 10 is read here, once, after every choice was made."""
     scores = predict_rows(model, ecgs, test)
     auroc, n_labels = macro_auroc(y[test], scores)
-    low, high = bootstrap_interval(y[test], scores, seed=seed)
+    patients = ecgs.labels.patient_id.to_numpy()[test] if "patient_id" in ecgs.labels else None
+    low, high = bootstrap_interval(y[test], scores, patients, seed=seed)
     return dict(test_auroc=auroc, ci_low=low, ci_high=high, test_labels=n_labels)

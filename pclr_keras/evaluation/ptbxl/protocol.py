@@ -26,6 +26,8 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from pclr_keras.evaluation.intervals import (N_BOOT, macro_auroc_interval,
+                                             paired_macro_auroc_difference)
 from pclr_keras.folds import SELECTION_FOLD_NUMBER, TEST_FOLD_NUMBER
 
 LABEL_SETS = ("superdiagnostic", "all")
@@ -93,13 +95,14 @@ def fit_logistic(x, y, C, start=None, max_iter=3000):
     return result.x[:d * k].reshape(d, k), result.x[d * k:]
 
 
-def fit_scores(train_x, train_y, eval_xs, c_grid):
+def fit_scores(train_x, train_y, eval_xs, c_grid, fit_cache=None):
     """Logistic regression per label at each C; yields (C, scores of each eval set).
 
     The Cs go from strongest to weakest penalty, each fit starting from the
     last. A label with no positive (or no negative) training ECG cannot be
     learned: it scores its training prevalence everywhere, which counts as
     chance (0.5) in the macro AUROC rather than disappearing from it.
+    `fit_cache` (a `FitCache`) returns fits made before instead of refitting.
     """
     prevalence = train_y.mean(axis=0)
     learnable = (prevalence > 0) & (prevalence < 1)
@@ -107,11 +110,22 @@ def fit_scores(train_x, train_y, eval_xs, c_grid):
     for C in sorted(c_grid):
         scores = [np.tile(prevalence, (len(x), 1)) for x in eval_xs]
         if learnable.any():
-            solution = fit_logistic(train_x, train_y[:, learnable].astype(np.float64), C,
-                                    start=solution)
+            solution = _fit(train_x, train_y[:, learnable].astype(np.float64), C, solution,
+                            fit_cache)
             for s, x in zip(scores, eval_xs):
                 s[:, learnable] = x @ solution[0] + solution[1]
         yield C, scores
+
+
+def _fit(x, y, C, start, fit_cache):
+    if fit_cache is None:
+        return fit_logistic(x, y, C, start=start)
+    key = fit_cache.key(x, y, C, start)
+    solution = fit_cache.get(key)
+    if solution is None:
+        solution = fit_logistic(x, y, C, start=start)
+        fit_cache.put(key, solution)
+    return solution
 
 
 def training_subset(train_rows, fraction, seed):
@@ -124,26 +138,9 @@ def training_subset(train_rows, fraction, seed):
     return np.sort(order[:max(2, int(round(fraction * len(order))))])
 
 
-def _bootstrap(y, statistic, n_boot, seed):
-    """`statistic(rows)` on `n_boot` resamples of the ECGs of `y`, drawn with replacement.
-
-    A resample in which no label has both classes has no AUROC and is
-    skipped (it happens only on very small test sets).
-    """
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        rows = rng.integers(0, len(y), len(y))
-        positives = y[rows].sum(axis=0)
-        if ((positives > 0) & (positives < len(rows))).any():
-            values.append(statistic(rows))
-    return np.asarray(values)
-
-
-def bootstrap_interval(y, scores, n_boot=200, seed=0):
-    """95 % percentile interval of the macro AUROC over test ECGs resampled."""
-    values = _bootstrap(y, lambda rows: macro_auroc(y[rows], scores[rows])[0], n_boot, seed)
-    return tuple(np.percentile(values, [2.5, 97.5]))
+def bootstrap_interval(y, scores, patients=None, n_boot=N_BOOT, seed=0):
+    """95 % interval of the macro AUROC, patients resampled (`pclr_keras.evaluation.intervals`)."""
+    return tuple(macro_auroc_interval(y, scores, patients, n_boot, seed)["ci95"])
 
 
 def age_band(age):
@@ -160,59 +157,53 @@ def ptbxl_subgroups(labels):
             "age": np.array([age_band(v) for v in labels["age"]], object)}
 
 
-def paired_difference(y, baseline_scores, scores, n_boot=1000, seed=0):
-    """`scores`' macro AUROC minus `baseline_scores`', with a 95 % paired bootstrap interval.
-
-    Both are scored on the same resampled ECGs, so what the two share (which
-    ECGs are hard) cancels out of the difference: the interval is the one a
-    release decision needs, far narrower than comparing two separate
-    intervals.
+def paired_difference(y, baseline_scores, scores, patients=None, n_boot=N_BOOT, seed=0):
+    """`scores`' macro AUROC minus `baseline_scores`', with a 95 % paired patient interval.
 
     Returns:
         (difference, low, high, share of resamples where it is not above 0).
     """
-    def difference(rows):
-        ours, bar = (macro_auroc(y[rows], s[rows])[0] for s in (scores, baseline_scores))
-        return ours - bar
-
-    values = _bootstrap(y, difference, n_boot, seed)
-    low, high = np.percentile(values, [2.5, 97.5])
-    return difference(np.arange(len(y))), low, high, float(np.mean(values <= 0))
+    paired = paired_macro_auroc_difference(y, baseline_scores, scores, patients, n_boot, seed)
+    return (paired["difference"], *paired["ci95"], paired["p_not_better"])
 
 
-def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge):
+def _chosen_fits(features, labels, folds, fractions, c_grid, seed, judge, fit_cache=None):
     """Fit on a fraction of folds 1-8, choose C on fold 9; per fraction yields the choice.
 
     ECGs with no label are left out, and fold 10 too unless judging.
-    Yields (row: fraction, train_ecgs, C, val_auroc; fold-9 labels and
-    scores; fold-10 labels and scores, or None when not judging).
+    Yields (row: fraction, train_ecgs, C, val_auroc; fold-9 (rows, scores);
+    fold-10 (rows, scores), or None when not judging), rows indexing the
+    ECGs as given.
     """
-    labels = np.asarray(labels)
+    labels, folds = np.asarray(labels), np.asarray(folds)
     keep = labels.sum(axis=1) > 0
     if not judge:
-        keep &= np.asarray(folds) != TEST_FOLD_NUMBER
-    features, labels, folds = np.asarray(features)[keep], labels[keep], np.asarray(folds)[keep]
-    train, val, test = folds <= 8, folds == SELECTION_FOLD_NUMBER, folds == TEST_FOLD_NUMBER
-    scaler = StandardScaler().fit(features[train])
-    x = scaler.transform(features).astype(np.float64)
+        keep &= folds != TEST_FOLD_NUMBER
+    train = np.flatnonzero(keep & (folds <= 8))
+    val = np.flatnonzero(keep & (folds == SELECTION_FOLD_NUMBER))
+    test = np.flatnonzero(keep & (folds == TEST_FOLD_NUMBER))
+    features = np.asarray(features)
+    x = np.zeros(features.shape)  # rows left out (fold 10 when not judging) are never read
+    x[keep] = StandardScaler().fit(features[train]).transform(features[keep])
     for fraction in fractions:
-        subset = training_subset(np.flatnonzero(train), fraction, seed)
+        subset = training_subset(train, fraction, seed)
         best = None  # (C, fold-9 macro AUROC, fold-9 scores, fold-10 scores)
         for C, (val_scores, *test_scores) in fit_scores(
-                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid):
+                x[subset], labels[subset], [x[val], x[test]][:2 if judge else 1], c_grid,
+                fit_cache):
             score = macro_auroc(labels[val], val_scores)[0]
             if best is None or score > best[1]:
                 best = (C, score, val_scores, test_scores)
         row = dict(fraction=fraction, train_ecgs=len(subset), C=best[0], val_auroc=best[1])
-        yield row, (labels[val], best[2]), (labels[test], best[3][0]) if judge else None
+        yield row, (val, best[2]), (test, best[3][0]) if judge else None
 
 
-def compare_on_fold9(candidates, labels, folds, baseline, *, fractions=FRACTIONS,
-                     c_grid=C_GRID, seed=0, n_boot=1000):
+def compare_on_fold9(candidates, labels, folds, baseline, *, patients=None, fractions=FRACTIONS,
+                     c_grid=C_GRID, seed=0, n_boot=N_BOOT, fit_cache=None):
     """Fold-9 macro AUROC of candidate encoders, each against `baseline` with a paired interval.
 
     What a release is chosen on: fold 10 is dropped before anything else.
-    Every candidate gets the same training subsets and the same bootstrap
+    Every candidate gets the same training subsets and the same patient
     resamples of fold 9 (`paired_difference`).
 
     Args:
@@ -220,35 +211,54 @@ def compare_on_fold9(candidates, labels, folds, baseline, *, fractions=FRACTIONS
         labels: 0/1 array (n, labels); folds: array (n,) of `strat_fold`.
         baseline: the name in `candidates` the others are compared with
             (e.g. the current release).
+        patients: array (n,) of patient ids, resampled for the intervals
+            (None: every ECG its own patient).
 
     Returns:
         DataFrame, one row per candidate and fraction: representation,
         fraction, train_ecgs, C, val_auroc, and (NaN for the baseline)
         difference from the baseline, its 95 % interval (diff_low,
-        diff_high) and p_not_better, the bootstrap share at or below 0.
+        diff_high) and p_not_better, the resampled share at or below 0.
     """
     if baseline not in candidates:
         raise ValueError(f"baseline {baseline!r} is not one of the candidates {list(candidates)}")
-    fits = {name: list(_chosen_fits(features, labels, folds, fractions, c_grid, seed, False))
+    labels = np.asarray(labels)
+    patients = np.arange(len(labels)) if patients is None else np.asarray(patients)
+    fits = {name: list(_chosen_fits(features, labels, folds, fractions, c_grid, seed, False,
+                                    fit_cache))
             for name, features in candidates.items()}
     rows = []
     for name, fitted in fits.items():
-        for (row, (y, scores), _), (_, (_, base), _) in zip(fitted, fits[baseline]):
-            paired = ([np.nan] * 4 if name == baseline
-                      else paired_difference(y, base, scores, n_boot, seed))
+        for (row, (val, scores), _), (_, (_, base), _) in zip(fitted, fits[baseline]):
+            paired = ([np.nan] * 4 if name == baseline else paired_difference(
+                labels[val], base, scores, patients[val], n_boot, seed))
             row.update(zip(("difference", "diff_low", "diff_high", "p_not_better"), paired))
             rows.append(dict(representation=name, **row))
     return pd.DataFrame(rows)
 
 
-def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
-                      n_boot=200, subgroups=None):
+def judge_on_fold10(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_GRID, seed=0,
+                    fit_cache=None):
+    """The fold-9 choice per fraction and the chosen model's fold-10 scores.
+
+    Returns:
+        list, one per fraction, of (row: fraction, train_ecgs, C, val_auroc;
+        fold-10 rows (indices into the ECGs given); their scores (rows, labels)).
+    """
+    return [(row, *test) for row, _, test in
+            _chosen_fits(features, labels, folds, fractions, c_grid, seed, True, fit_cache)]
+
+
+def linear_evaluation(features, labels, folds, *, patients=None, fractions=FRACTIONS,
+                      c_grid=C_GRID, seed=0, n_boot=N_BOOT, subgroups=None, judged=None):
     """Macro AUROC on fold 10 of a linear model on `features`, per training fraction.
 
     Args:
         features: array (n, d), one row per ECG.
         labels: 0/1 array (n, labels); rows with no label are left out.
         folds: array (n,) of `strat_fold`.
+        patients: array (n,) of patient ids: the intervals resample
+            patients (None: every ECG its own patient).
         fractions: shares of the training ECGs (folds 1-8) to train on, a
             seeded random subset each.
         c_grid: inverse regularisation strengths tried; the best on fold 9
@@ -256,28 +266,33 @@ def linear_evaluation(features, labels, folds, *, fractions=FRACTIONS, c_grid=C_
         subgroups: optional dict name -> array (n,) of group values (None
             or NaN for unknown), e.g. `ptbxl_subgroups(labels)`: the chosen model's
             fold-10 scores are also scored within each group.
+        judged: `judge_on_fold10`'s result for these arguments, when the
+            caller already has it (the fits are the slow part).
 
     Returns:
         DataFrame, one row per fraction and subgroup ("all" first):
         train_ecgs, C, val_auroc (fold 9), test_ecgs, test_auroc, its 95 %
-        interval (ci_low, ci_high) and test_labels scored.
+        interval (ci_low, ci_high), test_labels scored and draws (patient
+        resamples drawn to keep 1,000 with every label).
     """
     labels = np.asarray(labels)
-    keep = labels.sum(axis=1) > 0
-    test = np.asarray(folds)[keep] == TEST_FOLD_NUMBER
-    groups = {name: np.asarray(values, object)[keep][test]
-              for name, values in (subgroups or {}).items()}
+    patients = np.arange(len(labels)) if patients is None else np.asarray(patients)
+    if judged is None:
+        judged = judge_on_fold10(features, labels, folds, fractions=fractions, c_grid=c_grid,
+                                 seed=seed)
     rows = []
-    for chosen, _, (test_labels, test_scores) in _chosen_fits(
-            features, labels, folds, fractions, c_grid, seed, True):
-        within = {"all": np.ones(len(test_labels), bool)}
-        within.update({f"{name}={value}": values == value
-                       for name, values in groups.items()
-                       for value in sorted({v for v in values if not pd.isna(v)})})
+    for chosen, test, scores in judged:
+        within = {"all": np.ones(len(test), bool)}
+        for name, values in (subgroups or {}).items():
+            values = np.asarray(values, object)[test]
+            within.update({f"{name}={value}": values == value
+                           for value in sorted({v for v in values if not pd.isna(v)})})
         for subgroup, rows_in in within.items():
-            y, scores = test_labels[rows_in], test_scores[rows_in]
-            auroc, n_labels = macro_auroc(y, scores)
-            low, high = bootstrap_interval(y, scores, n_boot, seed)
+            judged_rows = test[rows_in]
+            result = macro_auroc_interval(labels[judged_rows], scores[rows_in],
+                                          patients[judged_rows], n_boot, seed)
             rows.append(dict(chosen, subgroup=subgroup, test_ecgs=int(rows_in.sum()),
-                             test_auroc=auroc, ci_low=low, ci_high=high, test_labels=n_labels))
+                             test_auroc=result["auroc"], ci_low=result["ci95"][0],
+                             ci_high=result["ci95"][1], test_labels=result["labels"],
+                             draws=result["draws"]))
     return pd.DataFrame(rows)

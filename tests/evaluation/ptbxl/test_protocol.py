@@ -2,6 +2,7 @@
 
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import require_shared
+from pclr_keras.evaluation.results import provenance, read_results
 from pclr_keras.evaluation.ptbxl.protocol import (bootstrap_interval, compare_on_fold9,
                                                   fit_logistic, linear_evaluation, macro_auroc,
                                                   paired_difference, ptbxl_subgroups,
@@ -126,7 +128,8 @@ def test_paired_difference_is_exact_antisymmetric_and_tighter_than_unpaired():
     assert swapped[:3] == pytest.approx((-difference, -high, -low))
     assert paired_difference(y, weaker, weaker, n_boot=50)[:3] == (0, 0, 0)
     # Two separate intervals overlap although the paired one excludes 0.
-    assert bootstrap_interval(y, stronger, 300, seed=1)[0] < bootstrap_interval(y, weaker, 300)[1]
+    assert (bootstrap_interval(y, stronger, n_boot=300, seed=1)[0]
+            < bootstrap_interval(y, weaker, n_boot=300)[1])
 
 
 def test_candidates_are_compared_with_the_baseline_on_fold_9(cohort):
@@ -199,15 +202,23 @@ def test_the_benchmark_chooses_on_the_ecgs_every_candidate_embedded(tmp_path, ca
         features = signal[:, None] + rng.normal(0, noise, (n, 4))
         return pd.DataFrame({"ecg_id": labels.ecg_id, **{f"embed_{j}": features[:, j]
                                                          for j in range(4)}})
+    labels["patient_id"] = np.arange(n) // 2
     tables = {"bar": table(3.0), "better": table(0.5).iloc[5:]}  # 5 ECGs not embedded
-    benchmark.choose(tables, labels, STATEMENTS, ["superdiagnostic"], (1.0,), 0, tmp_path)
+    rows, features = benchmark.aligned_features(tables, labels)
+    assert f"scoring the {n - 5} ECGs every representation embedded" in capsys.readouterr().out
+    args = SimpleNamespace(out=tmp_path, seed=0, n_boot=200, results=tmp_path / "fold9.json")
+    about = provenance(ecg_ids=rows.ecg_id, seeds={"seed": 0})
+    benchmark.choose(features, rows, STATEMENTS, ["superdiagnostic"], (1.0,), args, about)
     printed = capsys.readouterr().out
-    assert f"comparing on the {n - 5} ECGs every candidate embedded" in printed
     written = pd.read_csv(tmp_path / "ptbxl_protocol_fold9.csv")
     assert written.representation.tolist() == ["bar", "better"]
     better = written.iloc[1]
     assert better.difference > 0.1 and better.diff_low > 0
     assert f"| better | {better.val_auroc:.4f} ({better.difference:+.4f} [" in printed
+    saved = read_results(tmp_path / "fold9.json")
+    assert saved["kind"] == "ptbxl_linear_fold9" and saved["provenance"]["n_ecgs"] == n - 5
+    assert saved["fold9"][1]["difference"] == pytest.approx(better.difference)
+    assert saved["fold9"][0]["difference"] is None  # the bar is not compared with itself
 
 
 def test_training_subsets_of_one_seed_are_nested():
@@ -216,3 +227,23 @@ def test_training_subsets_of_one_seed_are_nested():
     assert len(small) == 20 and len(large) == 100 and set(small) <= set(large)
     assert len(training_subset(rows, 0.001, 3)) == 2
     assert not np.array_equal(small, training_subset(rows, 0.1, 4))
+
+
+def test_the_benchmark_embeds_each_encoder_with_its_lead_sets(monkeypatch):
+    script = Path(__file__).parents[3] / "benchmarks" / "ptbxl_protocol.py"
+    spec = importlib.util.spec_from_file_location("protocol_benchmark", script)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    calls = []
+
+    def embedded(data, folder, encoders, **options):
+        calls.append((Path(folder).relative_to("/o").as_posix(), list(encoders),
+                      options["leads_present"], options["precision"]))
+        return {name: f"{folder}/{name}" for name in encoders}
+    monkeypatch.setattr(benchmark, "representation_tables", embedded)
+    args = SimpleNamespace(precision="bfloat16", lead_sets="12;I", out="/o", data="d", seed=0)
+    tables = benchmark.embed_all(args, {"A": "a.h5", "B [I,II]": "b.h5"})
+    assert list(tables) == ["A", "A [I]", "B [I,II]"]  # one precision: no suffix
+    assert calls == [("bfloat16", ["A"], None, "bfloat16"),
+                     ("bfloat16/leads_I", ["A"], ("I",), "bfloat16"),
+                     ("bfloat16/leads_I+II", ["B"], ("I", "II"), "bfloat16")]

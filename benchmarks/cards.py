@@ -1,0 +1,84 @@
+"""Writes every results table of the cards, and each preset's results.json, from results files.
+
+    python benchmarks/cards.py            # rewrite the cards from model_zoo/PCLR/results/
+    python benchmarks/cards.py --check    # exit 1, naming each card that differs
+
+The cards are the model card, the README's results summary, the docs'
+results page and each preset's card (whose Hugging Face front matter,
+model-index included, is written too). Only the parts between
+`<!-- results: ... -->` and `<!-- /results -->` are generated
+(`pclr_keras.evaluation.cards`); the prose around them carries no figure.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pclr_keras.evaluation.cards import render_card
+from pclr_keras.evaluation.model_index import front_matter, preset_summary, replace_front_matter
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "model_zoo" / "PCLR" / "results"
+WEIGHTS = ROOT / "pclr_keras" / "weights"
+CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md"]
+PTBXL_DATA = ["ptb-xl"]
+TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
+
+# preset -> its row in a fold-10 results file, and what it was trained from.
+PRESETS = {
+    "pclr-ptbxl-v0.1": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.1",
+                            base_model=None),
+    "pclr-ptbxl-v0.2": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.2",
+                            base_model="pclr-ptbxl-v0.1"),
+    "pclr-ptbxl-v0.3": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.3",
+                            base_model="pclr-ptbxl-v0.2"),
+}
+
+
+def preset_files(preset, spec):
+    """{path: new text} for one preset: its results.json and its card."""
+    folder = WEIGHTS / preset
+    sha = json.loads((folder / "metadata.json").read_text())["weights_sha256"]
+    fold10 = RESULTS / spec["fold10"]
+    summary = preset_summary(preset, sha, fold10 if fold10.exists() else None, spec["row"])
+    meta = {"license": "bsd-3-clause", "library_name": "keras",
+            "pipeline_tag": "feature-extraction", "datasets": PTBXL_DATA, "tags": TAGS}
+    if spec["base_model"]:
+        meta["base_model"] = spec["base_model"]
+    card = folder / "README.md"
+    text = render_card(replace_front_matter(card.read_text(), front_matter(meta, summary)),
+                       RESULTS)
+    return {folder / "results.json": json.dumps(summary, indent=2) + "\n", card: text}
+
+
+def generated():
+    """{path: text} of every file this script writes."""
+    files = {ROOT / card: render_card((ROOT / card).read_text(), RESULTS) for card in CARDS}
+    for preset, spec in PRESETS.items():
+        files.update(preset_files(preset, spec))
+    return files
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a card differs from its results")
+    args = parser.parse_args()
+    stale = []
+    for path, text in generated().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        stale.append(path.relative_to(ROOT))
+        if not args.check:
+            path.write_text(text)
+    if args.check and stale:
+        print("cards differ from their results (run python benchmarks/cards.py): "
+              + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    print(("up to date" if not stale else "rewrote " + ", ".join(map(str, stale))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
