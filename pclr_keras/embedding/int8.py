@@ -16,7 +16,8 @@ import numpy as np
 
 from pclr_keras.embedding.inputs import FileInput, TensorizedInput
 from pclr_keras.embedding.runtimes import OnnxEncoder, TFLiteEncoder
-from pclr_keras.export.quantize import INT8_RUNTIME, guard_report, quantize_onnx, quantize_tflite
+from pclr_keras.export.quantize import (
+    INT8_RUNTIME, guard_report, quantize_onnx, quantize_tflite, split_calibration)
 from pclr_keras.ingest import list_inputs
 from pclr_keras.tensorize import is_tensorized_folder
 
@@ -45,14 +46,6 @@ def read_ecgs(sources, variant, count):
     if not found:
         raise ValueError(f"int8 calibration: no ECG could be read from {', '.join(map(str, listed))}.")
     return np.concatenate(found)[:count].astype(np.float32, copy=False)
-
-
-def split_calibration(ecgs, guard_count=GUARD_ECGS):
-    """(calibration ECGs, guard ECGs): every k-th ECG guards, the others calibrate."""
-    step = max(2, len(ecgs) // max(guard_count, 1))
-    guard = np.zeros(len(ecgs), bool)
-    guard[step - 1::step] = True
-    return ecgs[~guard], ecgs[guard][:guard_count]
 
 
 def int8_encoder(encoder, sources, variant, calibration_count=DEFAULT_CALIBRATION_ECGS,

@@ -31,14 +31,16 @@ import tensorflow as tf
 
 from pclr_keras import __version__
 from pclr_keras.export.graph_preprocess import preprocess_raw
+from pclr_keras.export.onnx import export_onnx
+from pclr_keras.export.quantize import guarded_onnx_int8
 from pclr_keras.export.serving import RAW_SIGNATURE, SERVING_SIGNATURE, write_warmup_file
-from pclr_keras.precision import resolve_precision, short_name, with_precision
+from pclr_keras.precision import INT8, resolve_precision, short_name, with_precision
 from pclr_keras.variants import VARIANTS, variant_for_input_shape
 from pclr_keras.weights.downloads import file_digest
 from pclr_keras.weights.load import encoder_only
 from pclr_keras.weights.presets import PRESET_CARD, PRESET_CONFIG, PRESET_METADATA, PRESET_WEIGHTS
 
-FORMATS = ("h5", "keras", "savedmodel", "tflite")
+FORMATS = ("h5", "keras", "savedmodel", "tflite", "onnx")
 DEFAULT_FORMATS = ("h5", "keras", "savedmodel")
 
 
@@ -110,7 +112,7 @@ def export_tflite(saved_model_dir, tflite_path):
 
 
 def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1,
-                   precision="float32"):
+                   precision="float32", calibration=None, guard_ecgs=64):
     """Writes an encoder in the requested formats.
 
     Args:
@@ -119,7 +121,8 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
         out_dir: str or Path. Folder for the artifacts (created if needed).
         name: str. Base name: `NAME.h5`, `NAME.keras`, `NAME/VERSION/`,
             `NAME.tflite`.
-        formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`.
+        formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`, `"onnx"`
+            (`NAME.onnx`, the `serving_default` signature: `pclr_keras.export.onnx`).
         version: int. TF Serving version folder.
         precision: `float32` (default), `bfloat16`, `float16` or `auto`.
             Other than float32, the SavedModel is also written computing in
@@ -136,13 +139,16 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
     if unknown:
         raise ValueError(f"Unknown export formats {sorted(unknown)}; choose from {FORMATS}.")
     encoder = with_precision(encoder_only(encoder), "float32")
-    precision = resolve_precision(precision)
+    precision = precision if precision == INT8 else resolve_precision(precision)
+    if precision == INT8 and calibration is None:
+        raise ValueError("precision int8 needs real ECGs to calibrate on (--calibration DATA).")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = _artifact_paths(out_dir, name, formats, version, precision)
     written = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
-        staged = _write_staged(encoder, Path(tmp), targets, name, precision)
+        staged = _write_staged(encoder, Path(tmp), targets, name, precision,
+                               (calibration, guard_ecgs))
         for fmt, target in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             _replace(staged[fmt], target)
@@ -160,9 +166,15 @@ def _artifact_paths(out_dir, name, formats, version, precision):
         ValueError: a reduced precision without `savedmodel` among the formats.
     """
     paths = {"h5": out_dir / f"{name}.h5", "keras": out_dir / f"{name}.keras",
-             "savedmodel": out_dir / name / str(version), "tflite": out_dir / f"{name}.tflite"}
+             "savedmodel": out_dir / name / str(version), "tflite": out_dir / f"{name}.tflite",
+             "onnx": out_dir / f"{name}.onnx"}
     targets = {fmt: paths[fmt] for fmt in formats}
-    if precision != "float32":
+    if precision == INT8:
+        if "onnx" not in formats:
+            raise ValueError("precision int8 is written as NAME_int8.onnx; add onnx to the "
+                             "formats.")
+        targets["onnx_int8"] = out_dir / f"{name}_int8.onnx"
+    elif precision != "float32":
         if "savedmodel" not in formats:
             raise ValueError(f"precision {precision} is written as an extra SavedModel; "
                              "add savedmodel to the formats.")
@@ -171,14 +183,14 @@ def _artifact_paths(out_dir, name, formats, version, precision):
     return targets
 
 
-def _write_staged(encoder, folder, targets, name, precision):
+def _write_staged(encoder, folder, targets, name, precision, int8_data):
     """Writes the artifacts `targets` asks for into `folder`; returns {format: staged path}.
 
     TFLite is converted from the float32 SavedModel, so that is written
-    whenever either is asked for.
+    whenever either is asked for. `int8_data`: (calibration ECGs, guard count).
     """
-    staged = {fmt: folder / targets[fmt].name for fmt in ("h5", "keras", "tflite")
-              if fmt in targets}
+    staged = {fmt: folder / targets[fmt].name for fmt in ("h5", "keras", "tflite", "onnx",
+                                                          "onnx_int8") if fmt in targets}
     staged["savedmodel"] = folder / "savedmodel"
     if "h5" in targets:
         with _quiet_absl():
@@ -189,7 +201,12 @@ def _write_staged(encoder, folder, targets, name, precision):
         export_saved_model(encoder, staged["savedmodel"], model_name=name)
     if "tflite" in targets:
         export_tflite(staged["savedmodel"], staged["tflite"])
-    if precision != "float32":
+    if "onnx" in targets:
+        export_onnx(encoder, staged["onnx"], {"variant": serving_variant(encoder).name})
+    if precision == INT8:
+        content, _ = guarded_onnx_int8(encoder, *int8_data)
+        staged["onnx_int8"].write_bytes(content)
+    elif precision != "float32":
         reduced = f"savedmodel_{short_name(precision)}"
         staged[reduced] = folder / reduced
         export_saved_model(with_precision(encoder, precision), staged[reduced],

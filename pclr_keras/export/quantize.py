@@ -51,6 +51,34 @@ def guard_report(reference, quantized, threshold=GUARD_COSINE):
             "cosines": [round(float(v), 6) for v in values]}
 
 
+def split_calibration(ecgs, guard_count):
+    """(calibration ECGs, guard ECGs): every k-th ECG guards, the others calibrate."""
+    step = max(2, len(ecgs) // max(guard_count, 1))
+    guard = np.zeros(len(ecgs), bool)
+    guard[step - 1::step] = True
+    return ecgs[~guard], ecgs[guard][:guard_count]
+
+
+def guarded_onnx_int8(encoder, ecgs, guard_count):
+    """(int8 ONNX bytes, guard): calibrated on most of `ecgs`, guarded on the rest.
+
+    The guard is stored in the model's metadata too, so whoever embeds
+    with the file later reports it.
+    """
+    import onnx
+    import onnxruntime
+
+    calibration, guarded = split_calibration(ecgs, guard_count)
+    content = quantize_onnx(encoder, calibration)
+    session = onnxruntime.InferenceSession(content, providers=["CPUExecutionProvider"])
+    reference = encoder.predict(guarded, batch_size=32, verbose=0)
+    guard = {"runtime": INT8_RUNTIME, "calibration_ecgs": int(len(calibration)),
+             **guard_report(reference, session.run(None, {INPUT_NAME: guarded})[0])}
+    proto = onnx.load_from_string(content)
+    set_metadata(proto, {**read_metadata(proto), "guard": guard})
+    return proto.SerializeToString(), guard
+
+
 def _batches(ecgs):
     """Equal calibration batches (ONNX Runtime's range collection wants one shape)."""
     usable = len(ecgs) - len(ecgs) % CALIBRATION_BATCH
