@@ -44,7 +44,8 @@ def read_ecgs(sources, variant, count):
     finally:
         data.close()
     if not found:
-        raise ValueError(f"int8 calibration: no ECG could be read from {', '.join(map(str, listed))}.")
+        raise ValueError("int8 calibration: no ECG could be read from "
+                         f"{', '.join(map(str, listed))}.")
     return np.concatenate(found)[:count].astype(np.float32, copy=False)
 
 

@@ -52,38 +52,34 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field=None, keep_parts=False,
           max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-          identifiers=None, key_file=None, precision=None, leads_present=None,
-          calibration=None):
+          identifiers=None, key_file=None, precision=None, leads_present=None, calibration=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
-        model: a path to any encoder artifact `load_encoder` reads (ours, ml4h's Keras 2 `.h5`
-            or SavedModel), or a Keras model with an `embed` layer.
+        model: a path `load_encoder` reads (ours, ml4h's), an `.onnx` / `.tflite` file (run
+            as exported), or a Keras model with an `embed` layer.
         sources: a `pclr tensorize` output folder (has `labels.csv` and `shards/`), or ECG
             files and folders, read by `pclr_keras.io` and preprocessed for the variant.
         out: str or Path. The output file; `<out>.parts/` (work in progress),
             `<out>.errors.csv` and `<out>.summary.json` go beside it.
         batch_size, chunk_size: int. ECGs per forward pass; units per (resumable) part file.
         shard: (i, n). Embed the units (tensorized ECGs, input files) at positions p % n == i.
-        output_format: "parquet" or "csv"; default: csv if `out` ends with `.csv`.
-        progress, keep_parts: bool. Show a progress bar; keep `<out>.parts/` at the end.
-        variant: str or None. Default: the one the encoder's input shape names.
+        output_format, progress, keep_parts, variant: "parquet" or "csv" (default: csv if `out`
+            ends with `.csv`); show a progress bar; keep `<out>.parts/`; the variant (default:
+            the one the encoder's input shape names).
         workers, reader_options: raw files: reading threads (default: min(4, cores)); a dict
             for the HDF5 / NumPy readers (`fs`, `lead_names`, `units`, `layout`).
         patient_id_field: str or None. Raw files: a metadata field of patient ids, kept as read.
-        max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded,
-            its flat leads listed in `quality` ("flat:V1"); 0 rejects any (`--strict`).
+        max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded
+            (listed in `quality`, "flat:V1"); 0 rejects any (`--strict`).
         windows, aggregate: "first" embeds the first 10 s of each ECG (each row of a
             tensorized folder); "all" every whole 10 s window (as `pclr tensorize --windows all`
             cuts them), one row per ECG (`aggregate="mean"`: the mean representation and the
             count, `windows`) or per window ("none": `ecg_id#wK`, `window`, `start_s`).
-        identifiers, key_file: raw files: "remove" (default), "pseudonymize" (default with a
-            `key_file`) or "keep" (`pclr_keras.deidentify`).
-        precision: `float32`, `bfloat16`, `float16`, `int8`, `auto` (`pclr_keras.precision`)
-            or None (a path: float32; a model: as it computes). In the part digests. int8
-            writes its accuracy guard (per-ECG cosine to float32) as `int8_guard`. A model
-            given as an `.onnx` / `.tflite` file computes as it was exported.
-        calibration: int8: a tensorized folder or ECG files to calibrate on (default: `sources`).
+        identifiers, key_file: raw files: "remove" (default), "pseudonymize", "keep" (deidentify).
+        precision, calibration: `float32`, `bfloat16`, `float16`, `int8`, `auto` or None (a
+            path: float32; a model: as it computes), in the part digests; int8 calibrates on
+            `calibration` (default `sources`), its guard in the summary (`int8_guard`).
         leads_present: None, or the leads the input holds (`preprocess_ecg`); `leads` column.
 
     Returns:
@@ -91,8 +87,8 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         `rejected` (problem -> count), `out`, `shard`, `variant`, `leads`, `model`, `parts`, ...
 
     Raises:
-        ValueError: bad arguments; `outcome.NoInput` (a ValueError) when `sources` hold no
-            ECG file, after writing the summary. FileNotFoundError: no such model path.
+        ValueError: bad arguments, a failed int8 guard; `outcome.NoInput` when `sources`
+            hold no ECG file (a ValueError). FileNotFoundError: no such model path.
     """
     job = _Job.checked(out, output_format, shard, batch_size, chunk_size, windows, aggregate,
                        progress, keep_parts)

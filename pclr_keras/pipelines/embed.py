@@ -181,10 +181,8 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
             default the DirectRunner, multi-processing, on `workers` processes.
         workers: int or None. DirectRunner processes (default: all cores).
-        precision: as `embed` (None: float32); `auto` is resolved here, so
-            every worker computes in the precision this machine picks. int8 runs
-            from an exported file (`--model PCLR_int8.onnx`), which every worker
-            loads; `calibration` is accepted for one call with the local job.
+        precision: as `embed` (None: float32), resolved here (`_beam_precision`);
+            `calibration` is accepted for one call with the local job.
 
     Returns:
         The summary dict also written to `<out>.summary.json`, with the keys
@@ -199,12 +197,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
-    precision = "float32" if is_runtime_artifact(model) else (precision or "float32")
-    if precision == "int8":
-        raise ValueError("--runner beam runs int8 from an exported file: `pclr export "
-                         "--formats onnx --precision int8 --calibration DATA`, then "
-                         "--model NAME_int8.onnx.")
-    precision = resolve_precision(precision)  # auto: never int8 here, it needs calibrating
+    precision = _beam_precision(model, precision)
     description, digest, variant, dim, facts = _encoder_facts(model, variant)
     leads = present_leads(variant, leads_present)
     sources = _source_list(sources)
@@ -223,6 +216,22 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                        max_flat_leads=max_flat_leads, summary=summary, windows=windows,
                        aggregate=aggregate, precision=precision, leads_present=leads_present)
     return _with_speed(summary_path, began)
+
+
+def _beam_precision(model, precision):
+    """The precision every worker computes in: `auto` resolved on this machine (never to
+    int8, which needs calibrating); an `.onnx` / `.tflite` model as it was exported.
+
+    Raises:
+        ValueError: int8 for a Keras model: on Beam it runs from an exported file.
+    """
+    if is_runtime_artifact(model):
+        return "float32"
+    if precision == "int8":
+        raise ValueError("--runner beam runs int8 from an exported file: `pclr export "
+                         "--formats onnx --precision int8 --calibration DATA`, then "
+                         "--model NAME_int8.onnx.")
+    return resolve_precision(precision or "float32")
 
 
 def _encoder_facts(model, variant):
