@@ -13,8 +13,9 @@ Both int8 models are calibrated on the same 256 ECGs of the folder; each
 way's lowest cosine to float32 over the N ECGs is printed beside its speed.
 End to end, `pclr embed` from the tensorized folder (read HDF5, forward
 pass, write Parquet), once each: `--precision float32`, `--precision int8`
-(calibration and guard included), and `--model NAME_int8.onnx` (the
-quantized file exported once, the way to embed an archive). The CPU's
+(TFLite, calibration and guard included), and `--model NAME_int8.tflite`
+/ `NAME_int8.onnx` (the quantized files exported once, the way to embed an
+archive). The CPU's
 instruction sets that decide `auto` are printed first.
 
     pclr tensorize --data ../shared/data/ptbxl/records100/00000 --out /tmp/ptbxl_t
@@ -66,8 +67,9 @@ def model_alone(model, x, calibration, repeats):
     from pclr_keras.weights.load import load_encoder
 
     encoder = load_encoder(model)
-    ways = {"TensorFlow float32": forward_function(encoder),
-            "TensorFlow bfloat16": forward_function(load_encoder(model, precision="bfloat16")),
+    bfloat16 = load_encoder(model, precision="bfloat16")  # kept alive: the forward pass
+    ways = {"TensorFlow float32": forward_function(encoder),  # holds it weakly
+            "TensorFlow bfloat16": forward_function(bfloat16),
             "ONNX Runtime float32": OnnxEncoder(onnx_model(encoder).SerializeToString()).forward,
             "ONNX Runtime int8": OnnxEncoder(quantize_onnx(encoder, calibration)).forward,
             "TFLite int8": TFLiteEncoder(quantize_tflite(encoder, calibration)).forward}
@@ -85,10 +87,11 @@ def end_to_end(model, folder, work):
     from pclr_keras.cli import main as pclr_main
     from pclr_keras.embedding import embed
 
-    pclr_main(["export", "--model", model, "--out", str(work / "int8"), "--formats", "onnx",
-               "--precision", "int8", "--calibration", str(folder)])
+    pclr_main(["export", "--model", model, "--out", str(work / "int8"), "--formats",
+               "tflite,onnx", "--precision", "int8", "--calibration", str(folder)])
     runs = {"embed --precision float32": dict(model=model, precision="float32"),
             "embed --precision int8 (calibrates first)": dict(model=model, precision="int8"),
+            "embed --model PCLR_int8.tflite": dict(model=str(work / "int8" / "PCLR_int8.tflite")),
             "embed --model PCLR_int8.onnx": dict(model=str(work / "int8" / "PCLR_int8.onnx"))}
     rates = {}
     for k, (name, options) in enumerate(runs.items()):

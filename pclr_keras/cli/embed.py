@@ -47,7 +47,7 @@ def add_arguments(commands):
 
 
 INT8_HELP = ("what the encoder computes in: float32 (default), bfloat16, float16, int8 (a "
-             "quantized copy in ONNX Runtime, checked against float32 on 64 ECGs), or auto "
+             "quantized copy run by TFLite, checked against float32 on 64 ECGs), or auto "
              "(what this machine runs fastest and safely; docs/precision.md). A .onnx or "
              ".tflite --model computes as it was exported")
 

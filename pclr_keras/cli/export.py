@@ -26,9 +26,10 @@ def add_arguments(commands):
                              "pip install 'pclr-keras[onnx]')")
     add_precision_argument(export, inference=True,
                            help="also write the SavedModel computing in bfloat16 "
-                           "(NAME_bf16/VERSION/) or float16 (NAME_fp16/), or with onnx an "
-                           "int8 NAME_int8.onnx (needs --calibration); auto: bfloat16 where "
-                           "this machine has it (default: float32 only)")
+                           "(NAME_bf16/VERSION/) or float16 (NAME_fp16/), or int8 "
+                           "NAME_int8.tflite / NAME_int8.onnx for the tflite / onnx formats "
+                           "(needs --calibration); auto: bfloat16 where this machine has it "
+                           "(default: float32 only)")
     export.add_argument("--calibration", nargs="+", metavar="DATA",
                         help="int8: a `pclr tensorize` folder or ECG files; 256 ECGs spread "
                              "over them calibrate, 64 others check the accuracy guard")

@@ -11,6 +11,7 @@ TensorFlow's interpreter.
 """
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -78,11 +79,21 @@ class TFLiteEncoder:
         self.output_shape = (None, embed.shape[-1])
         quantized = any(d["dtype"] == np.int8 for d in interpreter.get_tensor_details())
         self.precision = "int8" if quantized else "float32"
-        self.guard = guard
+        self.guard = guard or _stored_guard(model)
 
     def forward(self, x):
         """Representations (n, dim) float32 of a batch of preprocessed ECGs."""
         return self.run(ecg=np.asarray(x, np.float32))["embed"]
+
+
+def _stored_guard(model):
+    """The guard `pclr export` wrote beside a TFLite int8 file, or None."""
+    if isinstance(model, bytes):
+        return None
+    from pclr_keras.export.quantize import guard_file
+
+    stored = guard_file(model)
+    return json.loads(stored.read_text()) if stored.is_file() else None
 
 
 RUNTIMES = {".onnx": OnnxEncoder, ".tflite": TFLiteEncoder}

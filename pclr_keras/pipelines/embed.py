@@ -229,8 +229,8 @@ def _beam_precision(model, precision):
         return "float32"
     if precision == "int8":
         raise ValueError("--runner beam runs int8 from an exported file: `pclr export "
-                         "--formats onnx --precision int8 --calibration DATA`, then "
-                         "--model NAME_int8.onnx.")
+                         "--formats tflite --precision int8 --calibration DATA`, then "
+                         "--model NAME_int8.tflite.")
     return resolve_precision(precision or "float32")
 
 

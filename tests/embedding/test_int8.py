@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import require_shared
-from pclr_keras.export.quantize import GUARD_COSINE, cosines
+from pclr_keras.export.quantize import GUARD_COSINE, INT8_RUNTIME, cosines
 
 RELEASED = Path(__file__).resolve().parents[2] / "model_zoo" / "PCLR" / "PCLR.h5"
 
@@ -46,7 +46,7 @@ def test_int8_embeddings_of_real_ecgs_stay_within_the_guard(ptbxl_folder, tmp_pa
     assert not np.allclose(f32, int8, atol=1e-4)  # it really ran quantized
     guard = summaries["int8"]["int8_guard"]
     stored = json.loads((tmp_path / "int8.parquet.summary.json").read_text())["int8_guard"]
-    assert stored == guard and guard["passed"] and guard["runtime"] == "onnxruntime"
+    assert stored == guard and guard["passed"] and guard["runtime"] == INT8_RUNTIME == "tflite"
     assert guard["ecgs"] == len(guard["cosines"]) >= 32
     assert guard["min_cosine"] == pytest.approx(min(guard["cosines"]), abs=1e-6)
     assert summaries["int8"]["precision"] == "int8" and "int8_guard" not in summaries["float32"]
