@@ -95,6 +95,10 @@ setup(
         "hub": ["huggingface_hub>=0.20"],
         # `--runner beam`: the Beam pipelines in pclr_keras.pipelines
         "beam": ["apache-beam>=2.60"],
+        # `pclr export --formats onnx`, `--precision int8`, `pclr embed --model X.onnx`
+        # (pclr_keras.export.onnx, export.quantize, embedding.runtimes); tested with
+        # tf2onnx 1.17.0, onnx 1.23.2, onnxruntime 1.32.0 beside TensorFlow 2.21
+        "onnx": ["tf2onnx>=1.17,<2", "onnx>=1.17,<2", "onnxruntime>=1.22,<2"],
     },
     entry_points={"console_scripts": ["pclr=pclr_keras.cli:main"]},
     cmdclass={"build_py": BuildWithSample},

@@ -12,6 +12,17 @@ report `avx512_bf16` or `amx_bf16`, and GPUs of compute capability 8.0 or
 more (A100, H100, ...). float16 is for GPUs (with loss scaling in training);
 CPUs do not speed it up. TensorFlow is imported only when a model is
 converted or a GPU is looked for.
+
+`int8` is for inference only (`pclr embed`, `pclr export`): it is not a Keras
+dtype policy but a quantized copy of the encoder run by another runtime
+(`pclr_keras.export.quantize`), accepted only with an accuracy guard. It
+pays on CPUs with 8-bit dot-product instructions (`avx512_vnni`,
+`avx_vnni`). For inference, `auto` picks int8 on such a CPU when it has no
+bfloat16, and the embedding job falls back to float32 when the guard
+fails. On CPUs with both, `auto` keeps bfloat16: it needs no calibration
+per run and stays closer to float32 (cosine 0.99999 against 0.998); int8's
+model alone measured 2x bfloat16's there, which pays through an exported
+int8 file (docs/precision.md).
 """
 
 import logging
@@ -19,19 +30,24 @@ from pathlib import Path
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 CHOICES = PRECISIONS + ("auto",)
+INT8 = "int8"
+INFERENCE_CHOICES = PRECISIONS + (INT8, "auto")
 DEFAULT_PRECISION = "float32"
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CPU_INT8_FLAGS = ("avx512_vnni", "avx_vnni")
 GPU_BF16_CAPABILITY = (8, 0)
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-_SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+_SHORT_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", INT8: "int8"}
 
 logger = logging.getLogger(__name__)
 
 
-def check_precision(precision):
-    """`precision` if it is one of `CHOICES`, else a ValueError naming them."""
-    if precision not in CHOICES:
-        raise ValueError(f"Unknown precision {precision!r}; choose one of {CHOICES}.")
+def check_precision(precision, inference=False):
+    """`precision` if it is one of `CHOICES` (`INFERENCE_CHOICES` for inference), else a
+    ValueError naming them."""
+    choices = INFERENCE_CHOICES if inference else CHOICES
+    if precision not in choices:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {choices}.")
     return precision
 
 
@@ -42,11 +58,11 @@ def policy_name(precision):
 
 def short_name(precision):
     """`bf16`, `fp16` or `fp32`: the suffix of artifacts written in a precision."""
-    return _SHORT_NAMES[check_precision(precision)]
+    return _SHORT_NAMES[check_precision(precision, inference=True)]
 
 
-def cpu_bf16_flags(cpuinfo="/proc/cpuinfo"):
-    """The bfloat16 instruction flags (`CPU_BF16_FLAGS`) the CPU reports; () if unknown."""
+def cpu_flags(wanted, cpuinfo="/proc/cpuinfo"):
+    """Which of the instruction flags `wanted` the CPU reports; () if unknown."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
@@ -55,7 +71,12 @@ def cpu_bf16_flags(cpuinfo="/proc/cpuinfo"):
     for line in text.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return tuple(flag for flag in CPU_BF16_FLAGS if flag in flags)
+    return tuple(flag for flag in wanted if flag in flags)
+
+
+def cpu_bf16_flags(cpuinfo="/proc/cpuinfo"):
+    """The bfloat16 instruction flags (`CPU_BF16_FLAGS`) the CPU reports; () if unknown."""
+    return cpu_flags(CPU_BF16_FLAGS, cpuinfo)
 
 
 def gpu_compute_capabilities():
@@ -69,17 +90,20 @@ def gpu_compute_capabilities():
     return capabilities
 
 
-def auto_precision(cpuinfo="/proc/cpuinfo", gpus=None):
+def auto_precision(cpuinfo="/proc/cpuinfo", gpus=None, inference=False):
     """(precision, why) that `auto` picks for this machine.
 
     The model runs on the GPU when there is one, so a GPU decides: bfloat16
     from compute capability 8.0, float32 below. Without a GPU, bfloat16
-    where the CPU reports a `CPU_BF16_FLAGS` flag, float32 otherwise.
+    where the CPU reports a `CPU_BF16_FLAGS` flag; for inference, int8
+    where it reports a `CPU_INT8_FLAGS` flag and no bfloat16 one (the
+    embedding job still checks int8's accuracy guard); float32 otherwise.
 
     Args:
         cpuinfo: the file listing the CPU's flags.
         gpus: list of (major, minor) compute capabilities; default: asked
             of TensorFlow.
+        inference: whether int8 may be picked (embedding, not training).
     """
     gpus = gpu_compute_capabilities() if gpus is None else list(gpus)
     if gpus:
@@ -91,23 +115,28 @@ def auto_precision(cpuinfo="/proc/cpuinfo", gpus=None):
     flags = cpu_bf16_flags(cpuinfo)
     if flags:
         return "bfloat16", f"the CPU reports {', '.join(flags)}"
-    return "float32", f"the CPU reports none of {', '.join(CPU_BF16_FLAGS)}"
+    int8_flags = cpu_flags(CPU_INT8_FLAGS, cpuinfo) if inference else ()
+    if int8_flags:
+        return INT8, (f"the CPU reports {', '.join(int8_flags)} and no bfloat16; "
+                      "kept only if the accuracy guard passes")
+    wanted = CPU_BF16_FLAGS + (CPU_INT8_FLAGS if inference else ())
+    return "float32", f"the CPU reports none of {', '.join(wanted)}"
 
 
-def resolve_precision(precision=DEFAULT_PRECISION):
+def resolve_precision(precision=DEFAULT_PRECISION, inference=False):
     """A concrete precision: `auto` becomes what this machine runs fastest (logged)."""
-    if check_precision(precision) != "auto":
+    if check_precision(precision, inference) != "auto":
         return precision
-    chosen, why = auto_precision()
+    chosen, why = auto_precision(inference=inference)
     logger.info("precision auto -> %s (%s)", chosen, why)
     return chosen
 
 
-def describe_precision(precision):
+def describe_precision(precision, inference=False):
     """One line saying which precision runs, and for `auto` why."""
-    if check_precision(precision) != "auto":
+    if check_precision(precision, inference) != "auto":
         return f"precision: {precision}"
-    chosen, why = auto_precision()
+    chosen, why = auto_precision(inference=inference)
     return f"precision: {chosen} (auto: {why})"
 
 
@@ -135,6 +164,9 @@ def with_precision(model, precision):
     """
     if precision is None:
         return model
+    if precision == INT8:
+        raise ValueError("int8 is a quantized copy of the encoder run by TFLite, not a "
+                         "Keras precision: embed with precision='int8', or export it.")
     precision = resolve_precision(precision)
     if compute_precision(model) == precision:
         return model

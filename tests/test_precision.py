@@ -165,3 +165,27 @@ def test_export_writes_a_bfloat16_saved_model_beside_the_float32_one(narrow_mode
     with pytest.raises(SystemExit, match="extra SavedModel; add savedmodel to the formats"):
         pclr_main(["export", "--model", str(narrow_model), "--out", str(tmp_path / "x"),
                    "--formats", "h5", "--precision", "bfloat16"])
+
+
+@pytest.mark.parametrize("flags,inference,expected", [
+    (["avx512f", "avx512_vnni"], True, "int8"),
+    (["avx_vnni"], True, "int8"),
+    (["avx512_vnni", "avx512_bf16"], True, "bfloat16"),  # bfloat16 as fast, and closer
+    (["avx512_vnni"], False, "float32"),  # training: never int8
+    (["avx2"], True, "float32"),
+])
+def test_auto_picks_int8_for_inference_only_on_vnni_cpus_without_bfloat16(
+        tmp_path, flags, inference, expected):
+    chosen, why = auto_precision(cpuinfo(tmp_path, flags), gpus=[], inference=inference)
+    assert chosen == expected
+    if expected == "int8":
+        assert why == (f"the CPU reports {flags[-1]} and no bfloat16; kept only if the "
+                       "accuracy guard passes")
+
+
+def test_int8_is_for_inference_only():
+    with pytest.raises(ValueError, match="Unknown precision 'int8'"):
+        resolve_precision("int8")
+    assert resolve_precision("int8", inference=True) == "int8"
+    with pytest.raises(ValueError, match="^int8 is a quantized copy"):
+        with_precision(build_encoder(**SMALL_ENCODER), "int8")

@@ -73,24 +73,25 @@ def run_on_chosen_runner(command, args, *job, **options):
         raise SystemExit(f"pclr: {error}") from None
 
 
-def add_precision_argument(parser, help=None):
-    """--precision: what the encoder computes in."""
-    from pclr_keras.precision import CHOICES, DEFAULT_PRECISION
+def add_precision_argument(parser, help=None, inference=False):
+    """--precision: what the encoder computes in (`inference`: int8 too)."""
+    from pclr_keras.precision import CHOICES, DEFAULT_PRECISION, INFERENCE_CHOICES
 
-    parser.add_argument("--precision", choices=CHOICES, default=DEFAULT_PRECISION,
+    parser.add_argument("--precision", choices=INFERENCE_CHOICES if inference else CHOICES,
+                        default=DEFAULT_PRECISION,
                         help=help or "what the encoder computes in, weights and outputs "
                              "staying float32: float32 (default: ml4h's numbers bit for bit), "
                              "bfloat16 (CPUs with AVX512_BF16 or AMX, GPUs from A100 on), "
                              "float16 (GPUs), or auto (bfloat16 where the hardware has it)")
 
 
-def chosen_precision(args):
+def chosen_precision(args, inference=False):
     """The concrete precision of `--precision`, said on stderr when it is not float32."""
     from pclr_keras.precision import describe_precision, resolve_precision
 
     if args.precision != "float32":
-        print(describe_precision(args.precision), file=sys.stderr)
-    return resolve_precision(args.precision)
+        print(describe_precision(args.precision, inference), file=sys.stderr)
+    return resolve_precision(args.precision, inference)
 
 
 def add_allow_test_fold(parser):

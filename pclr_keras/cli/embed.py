@@ -42,12 +42,22 @@ def add_arguments(commands):
     add_identifier_arguments(embed)
     add_outcome_arguments(embed)
     add_runner_arguments(embed, "embed")
-    add_precision_argument(embed)
+    add_precision_argument(embed, inference=True, help=INT8_HELP)
+    embed.add_argument("--calibration", nargs="+", metavar="DATA",
+                       help="int8: a `pclr tensorize` folder or ECG files to calibrate on "
+                            "(default: --data; 256 ECGs calibrate, 64 others check the guard)")
     embed.set_defaults(run=run)
+
+
+INT8_HELP = ("what the encoder computes in: float32 (default), bfloat16, float16, int8 (a "
+             "quantized copy run by TFLite, checked against float32 on 64 ECGs), or auto "
+             "(what this machine runs fastest and safely; docs/precision.md). A .onnx or "
+             ".tflite --model computes as it was exported")
 
 
 def run(args):
     from pclr_keras.embedding import format_summary
+    from pclr_keras.export.onnx import OnnxMissing
     from pclr_keras.outcome import FAILED, NoInput, check_file_output, stop
     from pclr_keras.preprocess import TOLERATED_FLAT_LEADS
 
@@ -61,7 +71,7 @@ def run(args):
                    patient_id_field=args.patient_id_field,
                    max_flat_leads=0 if args.strict else TOLERATED_FLAT_LEADS,
                    windows=args.windows, aggregate=args.aggregate,
-                   precision=chosen_precision(args), **identifier_options(args),
+                   **_precision(args), **identifier_options(args),
                    **({"reader_options": lead_names, "leads_present": leads_present}
                       if args.leads else {}))
     try:
@@ -71,6 +81,8 @@ def run(args):
         stop(FAILED, f"pclr {error}")
     except ValueError as error:
         usage("embed", error)
+    except OnnxMissing as error:
+        raise SystemExit(f"pclr: {error}") from None
     print(format_summary(summary, out=args.out))
     return command_outcome("embed", summary["ecgs_found"], summary["embedded"],
                            summary["rejected"], args)
@@ -90,3 +102,11 @@ def _encoder(args):
 
     keras.utils.set_random_seed(args.seed)
     return build_encoder("pclr", name=f"random_seed_{args.seed}")
+
+
+def _precision(args):
+    """--precision as the job takes it: `auto` said on stderr, then decided by the job
+    (which may still fall back from int8); --calibration passed with it."""
+    chosen = chosen_precision(args, inference=True)
+    return {"precision": args.precision if args.precision == "auto" else chosen,
+            "calibration": args.calibration}

@@ -1,4 +1,4 @@
-"""`pclr export`: an encoder written as .h5, .keras and TF Serving SavedModels."""
+"""`pclr export`: an encoder written as .h5, .keras, TF Serving SavedModels, TFLite and ONNX."""
 
 import argparse
 
@@ -22,25 +22,46 @@ def add_arguments(commands):
     export.add_argument("--name", default="PCLR", help="artifact base name")
     export.add_argument("--version", type=int, default=1, help="TF Serving version")
     export.add_argument("--formats", default="h5,keras,savedmodel",
-                        help="comma-separated: h5, keras, savedmodel, tflite")
-    add_precision_argument(export, help="also write the SavedModel computing in bfloat16 "
-                           "(NAME_bf16/VERSION/) or float16 (NAME_fp16/); auto: bfloat16 "
-                           "where this machine has it (default: float32 only)")
+                        help="comma-separated: h5, keras, savedmodel, tflite, onnx (onnx needs "
+                             "pip install 'pclr-keras[onnx]')")
+    add_precision_argument(export, inference=True,
+                           help="also write the SavedModel computing in bfloat16 "
+                           "(NAME_bf16/VERSION/) or float16 (NAME_fp16/), or int8 "
+                           "NAME_int8.tflite / NAME_int8.onnx for the tflite / onnx formats "
+                           "(needs --calibration); auto: bfloat16 where this machine has it "
+                           "(default: float32 only)")
+    export.add_argument("--calibration", nargs="+", metavar="DATA",
+                        help="int8: a `pclr tensorize` folder or ECG files; 256 ECGs spread "
+                             "over them calibrate, 64 others check the accuracy guard")
     export.set_defaults(run=run)
 
 
 def run(args):
     from pclr_keras.export.artifacts import export_encoder
+    from pclr_keras.export.onnx import OnnxMissing
 
     encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
+    precision = "int8" if args.precision == "int8" else chosen_precision(args)
     try:
         written = export_encoder(encoder, args.out, name=args.name,
                                  formats=args.formats.split(","), version=args.version,
-                                 precision=chosen_precision(args))
-    except ValueError as error:
+                                 precision=precision,
+                                 calibration=_calibration(args, encoder, precision))
+    except (ValueError, OnnxMissing) as error:
         raise SystemExit(f"pclr export: {error}") from None
     for fmt, path in written.items():
         print(f"{fmt:<11} {path}")
+
+
+def _calibration(args, encoder, precision):
+    """int8: the --calibration ECGs, preprocessed for the encoder; otherwise None."""
+    if precision != "int8" or not args.calibration:
+        return None
+    from pclr_keras.embedding.int8 import DEFAULT_CALIBRATION_ECGS, GUARD_ECGS, read_ecgs
+    from pclr_keras.embedding.model import variant_of
+
+    return read_ecgs(args.calibration, variant_of(encoder, None),
+                     DEFAULT_CALIBRATION_ECGS + GUARD_ECGS)
 
 
 def _load_or_build_encoder(weights, variant, untrained):

@@ -14,7 +14,8 @@ from tqdm import tqdm
 from pclr_keras.checks import positive_int
 from pclr_keras.embedding.inputs import (
     MULTI_ECG_SUFFIXES, FileInput, TensorizedInput, background)
-from pclr_keras.embedding.model import forward_function, model_digest, resolve_model, variant_of
+from pclr_keras.embedding.model import (
+    embedding_dim, forward_function, model_digest, model_precision, resolve_model, variant_of)
 from pclr_keras.embedding.parts import (
     FORMAT_VERSION, PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, finished,
     output_paths, part_digest, write_part)
@@ -22,7 +23,6 @@ from pclr_keras.atomic import write_json
 from pclr_keras.deidentify import IdentifierPolicy
 from pclr_keras.ingest import list_inputs
 from pclr_keras.outcome import NoInput
-from pclr_keras.precision import compute_precision
 from pclr_keras.preprocess import TOLERATED_FLAT_LEADS, present_leads
 from pclr_keras.tensorize import is_tensorized_folder
 
@@ -52,34 +52,34 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
           output_format=None, progress=True, variant=None, workers=None,
           reader_options=None, patient_id_field=None, keep_parts=False,
           max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
-          identifiers=None, key_file=None, precision=None, leads_present=None):
+          identifiers=None, key_file=None, precision=None, leads_present=None, calibration=None):
     """Embeds every ECG of an archive into `out`, streaming, sharded and resumable.
 
     Args:
-        model: a path to any encoder artifact `load_encoder` reads (ours, ml4h's Keras 2 `.h5`
-            or SavedModel), or a Keras model with an `embed` layer.
+        model: a path `load_encoder` reads (ours, ml4h's), an `.onnx` / `.tflite` file (run
+            as exported), or a Keras model with an `embed` layer.
         sources: a `pclr tensorize` output folder (has `labels.csv` and `shards/`), or ECG
             files and folders, read by `pclr_keras.io` and preprocessed for the variant.
         out: str or Path. The output file; `<out>.parts/` (work in progress),
             `<out>.errors.csv` and `<out>.summary.json` go beside it.
         batch_size, chunk_size: int. ECGs per forward pass; units per (resumable) part file.
         shard: (i, n). Embed the units (tensorized ECGs, input files) at positions p % n == i.
-        output_format: "parquet" or "csv"; default: csv if `out` ends with `.csv`.
-        progress, keep_parts: bool. Show a progress bar; keep `<out>.parts/` at the end.
-        variant: str or None. Default: the one the encoder's input shape names.
+        output_format, progress, keep_parts, variant: "parquet" or "csv" (default: csv if `out`
+            ends with `.csv`); show a progress bar; keep `<out>.parts/`; the variant (default:
+            the one the encoder's input shape names).
         workers, reader_options: raw files: reading threads (default: min(4, cores)); a dict
             for the HDF5 / NumPy readers (`fs`, `lead_names`, `units`, `layout`).
         patient_id_field: str or None. Raw files: a metadata field of patient ids, kept as read.
-        max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded,
-            its flat leads listed in `quality` ("flat:V1"); 0 rejects any (`--strict`).
+        max_flat_leads: int. Raw files: an ECG with up to this many flat leads is embedded
+            (listed in `quality`, "flat:V1"); 0 rejects any (`--strict`).
         windows, aggregate: "first" embeds the first 10 s of each ECG (each row of a
             tensorized folder); "all" every whole 10 s window (as `pclr tensorize --windows all`
             cuts them), one row per ECG (`aggregate="mean"`: the mean representation and the
             count, `windows`) or per window ("none": `ecg_id#wK`, `window`, `start_s`).
-        identifiers, key_file: raw files: "remove" (default), "pseudonymize" (default with a
-            `key_file`) or "keep" (`pclr_keras.deidentify`).
-        precision: `float32`, `bfloat16`, `float16`, `auto` (`pclr_keras.precision`) or None
-            (a path: float32; a model: as it computes). In the part digests.
+        identifiers, key_file: raw files: "remove" (default), "pseudonymize", "keep" (deidentify).
+        precision, calibration: `float32`, `bfloat16`, `float16`, `int8`, `auto` or None (a
+            path: float32; a model: as it computes), in the part digests; int8 calibrates on
+            `calibration` (default `sources`), its guard in the summary (`int8_guard`).
         leads_present: None, or the leads the input holds (`preprocess_ecg`); `leads` column.
 
     Returns:
@@ -87,13 +87,14 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         `rejected` (problem -> count), `out`, `shard`, `variant`, `leads`, `model`, `parts`, ...
 
     Raises:
-        ValueError: bad arguments; `outcome.NoInput`: no ECG file, found before the model loads.
+        ValueError: bad arguments, a failed int8 guard; `outcome.NoInput`: no ECG file,
+            found before the model loads. FileNotFoundError: no such model path.
     """
     job = _Job.checked(out, output_format, shard, batch_size, chunk_size, windows, aggregate,
                        progress, keep_parts)
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     listed, found = _list_sources(sources, policy, job.out)
-    encoder, description = resolve_model(model, precision)
+    encoder, description = resolve_model(model, precision, calibration or sources)
     variant = variant_of(encoder, variant)
     leads = present_leads(variant, leads_present)
     data = _open_inputs(listed, found, variant, reader_options, policy, workers,
@@ -101,10 +102,10 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
     try:
         identity = model_digest(encoder)
         settings = _part_settings(identity, variant, data.unit, reader_options, policy,
-                                  max_flat_leads, windows, aggregate, compute_precision(encoder),
+                                  max_flat_leads, windows, aggregate, model_precision(encoder),
                                   None if leads == tuple(variant.leads) else leads)
         about = {"model": description, "model_digest": identity, "variant": variant.name,
-                 "leads": ",".join(leads)}
+                 "leads": ",".join(leads), **_guard_of(encoder)}
         return _run(job, data, encoder, settings, about, policy.mode)
     finally:
         data.close()
@@ -147,7 +148,7 @@ def _run(job, data, encoder, settings, about, identifiers):
     `leads`);
     `identifiers`: the policy's mode, for raw files.
     """
-    dim = int(encoder.output.shape[-1])
+    dim = embedding_dim(encoder)
     plan = _Plan.of(data, job.shard, job.chunk_size, settings, job.out, job.fmt, dim)
     done = finished(job.out, plan.job)
     if done is not None:
@@ -163,13 +164,19 @@ def _run(job, data, encoder, settings, about, identifiers):
         "job": plan.job, "windows": job.windows,
         "aggregate": job.aggregate if job.windows == "all" else None,
         "identifiers": identifiers if data.unit == "file" else TENSORIZED_IDENTIFIERS,
-        "precision": compute_precision(encoder),
+        "precision": model_precision(encoder),
     }
     return assemble(plan.part_paths, job.out, job.fmt, dim, summary, windows=job.windows,
                     aggregate=job.aggregate, began=job.began, keep_parts=job.keep_parts)
 
 
 TENSORIZED_IDENTIFIERS = "as tensorized"
+
+
+def _guard_of(encoder):
+    """`{"int8_guard": ...}` for a quantized encoder that carries its guard, else {}."""
+    guard = getattr(encoder, "guard", None)
+    return {"int8_guard": guard} if guard else {}
 
 
 def _part_settings(identity, variant, unit, reader_options, policy, max_flat_leads, windows,
@@ -307,6 +314,11 @@ def format_summary(summary, out=None):
         f"  rejected         {rejected}" + (f" ({reasons})" if reasons else "") +
         f" -> {output_paths(out)[1] if out else summary['errors']}",
     ]
+    guard = summary.get("int8_guard")
+    if guard:
+        lines.append(f"  int8 guard       lowest cosine to float32 {guard['min_cosine']} over "
+                     f"{guard['ecgs']} ECGs ({'passed' if guard['passed'] else 'failed'}, "
+                     f"threshold {guard['threshold']})")
     if summary.get("already_complete"):
         lines.append("  (already complete: nothing recomputed)")
     else:
@@ -377,6 +389,6 @@ def embed_files(encoder, paths, variant, batch_size=64, progress=True, workers=N
                 quality += batch.qualities
             errors += batch.errors
             bar.update(batch.units)
-    dim = encoder.output.shape[-1]
+    dim = embedding_dim(encoder)
     embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
     return EmbeddingResult(sources, embeddings, errors, quality)

@@ -7,7 +7,10 @@ objects) and a versioned TF Serving SavedModel `NAME/VERSION/` whose
 `embed_raw` signature maps a raw `ecg` in mV and its rate `fs` to `embed`
 (see `pclr_keras.export.serving`), with a TF Serving warm-up file; with
 `precision="bfloat16"` also `NAME_bf16/VERSION/`, the same signatures
-computing in bfloat16 (float32 in and out), with its own warm-up file.
+computing in bfloat16 (float32 in and out), with its own warm-up file;
+`NAME.onnx` (`pclr_keras.export.onnx`) and with `precision="int8"`
+`NAME_int8.tflite` (its guard beside it) and `NAME_int8.onnx`, each written
+only when it passes its accuracy guard.
 `save_preset` writes a preset folder in KerasHub's layout (`config.json`,
 `metadata.json`, `model.weights.h5`, a `README.md` model card), the form
 presets ship in and the Hugging Face Hub holds. Every file is written into a
@@ -31,14 +34,16 @@ import tensorflow as tf
 
 from pclr_keras import __version__
 from pclr_keras.export.graph_preprocess import preprocess_raw
+from pclr_keras.export.onnx import export_onnx
+from pclr_keras.export.quantize import guard_file, guarded_int8
 from pclr_keras.export.serving import RAW_SIGNATURE, SERVING_SIGNATURE, write_warmup_file
-from pclr_keras.precision import resolve_precision, short_name, with_precision
+from pclr_keras.precision import INT8, resolve_precision, short_name, with_precision
 from pclr_keras.variants import VARIANTS, variant_for_input_shape
 from pclr_keras.weights.downloads import file_digest
 from pclr_keras.weights.load import encoder_only
 from pclr_keras.weights.presets import PRESET_CARD, PRESET_CONFIG, PRESET_METADATA, PRESET_WEIGHTS
 
-FORMATS = ("h5", "keras", "savedmodel", "tflite")
+FORMATS = ("h5", "keras", "savedmodel", "tflite", "onnx")
 DEFAULT_FORMATS = ("h5", "keras", "savedmodel")
 
 
@@ -110,7 +115,7 @@ def export_tflite(saved_model_dir, tflite_path):
 
 
 def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1,
-                   precision="float32"):
+                   precision="float32", calibration=None, guard_ecgs=64):
     """Writes an encoder in the requested formats.
 
     Args:
@@ -119,7 +124,8 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
         out_dir: str or Path. Folder for the artifacts (created if needed).
         name: str. Base name: `NAME.h5`, `NAME.keras`, `NAME/VERSION/`,
             `NAME.tflite`.
-        formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`.
+        formats: iterable of `"h5"`, `"keras"`, `"savedmodel"`, `"tflite"`, `"onnx"`
+            (`NAME.onnx`, the `serving_default` signature: `pclr_keras.export.onnx`).
         version: int. TF Serving version folder.
         precision: `float32` (default), `bfloat16`, `float16` or `auto`.
             Other than float32, the SavedModel is also written computing in
@@ -136,13 +142,16 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
     if unknown:
         raise ValueError(f"Unknown export formats {sorted(unknown)}; choose from {FORMATS}.")
     encoder = with_precision(encoder_only(encoder), "float32")
-    precision = resolve_precision(precision)
+    precision = precision if precision == INT8 else resolve_precision(precision)
+    if precision == INT8 and calibration is None:
+        raise ValueError("precision int8 needs real ECGs to calibrate on (--calibration DATA).")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = _artifact_paths(out_dir, name, formats, version, precision)
     written = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
-        staged = _write_staged(encoder, Path(tmp), targets, name, precision)
+        staged = _write_staged(encoder, Path(tmp), targets, name, precision,
+                               (calibration, guard_ecgs))
         for fmt, target in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             _replace(staged[fmt], target)
@@ -160,9 +169,19 @@ def _artifact_paths(out_dir, name, formats, version, precision):
         ValueError: a reduced precision without `savedmodel` among the formats.
     """
     paths = {"h5": out_dir / f"{name}.h5", "keras": out_dir / f"{name}.keras",
-             "savedmodel": out_dir / name / str(version), "tflite": out_dir / f"{name}.tflite"}
+             "savedmodel": out_dir / name / str(version), "tflite": out_dir / f"{name}.tflite",
+             "onnx": out_dir / f"{name}.onnx"}
     targets = {fmt: paths[fmt] for fmt in formats}
-    if precision != "float32":
+    if precision == INT8:
+        if not {"onnx", "tflite"} & set(formats):
+            raise ValueError("precision int8 is written as NAME_int8.tflite or "
+                             "NAME_int8.onnx; add tflite or onnx to the formats.")
+        for fmt in ("tflite", "onnx"):
+            if fmt in formats:
+                targets[f"{fmt}_int8"] = out_dir / f"{name}_int8.{fmt}"
+        if "tflite" in formats:
+            targets["tflite_int8_guard"] = guard_file(targets["tflite_int8"])
+    elif precision != "float32":
         if "savedmodel" not in formats:
             raise ValueError(f"precision {precision} is written as an extra SavedModel; "
                              "add savedmodel to the formats.")
@@ -171,14 +190,14 @@ def _artifact_paths(out_dir, name, formats, version, precision):
     return targets
 
 
-def _write_staged(encoder, folder, targets, name, precision):
+def _write_staged(encoder, folder, targets, name, precision, int8_data):
     """Writes the artifacts `targets` asks for into `folder`; returns {format: staged path}.
 
     TFLite is converted from the float32 SavedModel, so that is written
-    whenever either is asked for.
+    whenever either is asked for. `int8_data`: (calibration ECGs, guard count).
     """
-    staged = {fmt: folder / targets[fmt].name for fmt in ("h5", "keras", "tflite")
-              if fmt in targets}
+    staged = {fmt: folder / target.name for fmt, target in targets.items()
+              if fmt != "savedmodel"}
     staged["savedmodel"] = folder / "savedmodel"
     if "h5" in targets:
         with _quiet_absl():
@@ -189,12 +208,32 @@ def _write_staged(encoder, folder, targets, name, precision):
         export_saved_model(encoder, staged["savedmodel"], model_name=name)
     if "tflite" in targets:
         export_tflite(staged["savedmodel"], staged["tflite"])
-    if precision != "float32":
+    if "onnx" in targets:
+        export_onnx(encoder, staged["onnx"], {"variant": serving_variant(encoder).name})
+    if precision == INT8:
+        _write_int8(encoder, staged, int8_data)
+    elif precision != "float32":
         reduced = f"savedmodel_{short_name(precision)}"
         staged[reduced] = folder / reduced
         export_saved_model(with_precision(encoder, precision), staged[reduced],
                            model_name=targets[reduced].parent.name)
     return staged
+
+
+def _write_int8(encoder, staged, int8_data):
+    """Writes the int8 files `staged` names (`tflite_int8` with its guard file beside it,
+    `onnx_int8`), each only if it passes its accuracy guard (else ValueError)."""
+    for fmt, runtime in (("tflite", "tflite"), ("onnx", "onnxruntime")):
+        if f"{fmt}_int8" not in staged:
+            continue
+        content, guard = guarded_int8(encoder, *int8_data, runtime=runtime)
+        if not guard["passed"]:
+            raise ValueError(f"int8 accuracy guard failed ({runtime}): lowest cosine to "
+                             f"float32 {guard['min_cosine']} < {guard['threshold']} on "
+                             f"{guard['ecgs']} ECGs; nothing written.")
+        staged[f"{fmt}_int8"].write_bytes(content)
+        if fmt == "tflite":
+            staged["tflite_int8_guard"].write_text(json.dumps(guard, indent=2) + "\n")
 
 
 def _replace(source, target):

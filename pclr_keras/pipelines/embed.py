@@ -28,7 +28,9 @@ from pclr_keras.atomic import write_json
 from pclr_keras.checks import positive_int
 from pclr_keras.deidentify import IdentifierPolicy, IdentifierSummary
 from pclr_keras.embedding.inputs import file_rows
-from pclr_keras.embedding.model import model_digest, resolve_model, variant_of
+from pclr_keras.embedding.model import (
+    embedding_dim, model_digest, model_precision, resolve_model, variant_of)
+from pclr_keras.embedding.runtimes import is_runtime_artifact, is_runtime_encoder
 from pclr_keras.embedding.parts import (
     PART_PATTERN, ChunkBuffer, assemble, check_windows, choose_format, output_paths, write_part)
 from pclr_keras.pipelines.inference import EncoderModelHandler
@@ -160,7 +162,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
                   variant=None, reader_options=None, patient_id_field=None,
                   max_flat_leads=TOLERATED_FLAT_LEADS, windows="first", aggregate="mean",
                   identifiers=None, key_file=None, beam_options="", workers=None,
-                  precision=None, leads_present=None):
+                  precision=None, leads_present=None, calibration=None):
     """`pclr_keras.embedding.embed` for ECG files, as a Beam pipeline.
 
     Args:
@@ -179,8 +181,8 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         beam_options: str. Beam pipeline flags (`--runner=FlinkRunner ...`);
             default the DirectRunner, multi-processing, on `workers` processes.
         workers: int or None. DirectRunner processes (default: all cores).
-        precision: as `embed` (None: float32); `auto` is resolved here, so
-            every worker computes in the precision this machine picks.
+        precision: as `embed` (None: float32), resolved here (`_beam_precision`);
+            `calibration` is accepted for one call with the local job.
 
     Returns:
         The summary dict also written to `<out>.summary.json`, with the keys
@@ -195,8 +197,8 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     policy = IdentifierPolicy.of(identifiers, key_file, patient_id_field)
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError("embed on Beam needs the model as a path its workers can load.")
-    precision = resolve_precision(precision or "float32")
-    description, digest, variant, dim = _encoder_facts(model, variant)
+    precision = _beam_precision(model, precision)
+    description, digest, variant, dim, facts = _encoder_facts(model, variant)
     leads = present_leads(variant, leads_present)
     sources = _source_list(sources)
     _, errors_path, summary_path = _fresh_output(out)
@@ -205,7 +207,7 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
         "model_digest": digest, "variant": variant.name, "embedding_dim": dim,
         "shard": [0, 1], "unit": "file", "parts_reused": 0, "runner": "beam",
         "windows": windows, "aggregate": aggregate if windows == "all" else None,
-        "identifiers": policy.mode, "precision": precision, "leads": ",".join(leads)}
+        "identifiers": policy.mode, "precision": precision, "leads": ",".join(leads), **facts}
     options = pipeline_options(beam_options, workers)
     with beam.Pipeline(options=options) as pipeline:
         embed_pipeline(pipeline, str(model), sources, out, variant=variant, dim=dim, fmt=fmt,
@@ -216,15 +218,40 @@ def embed_on_beam(model, sources, out, *, batch_size=64, chunk_size=2048, output
     return _with_speed(summary_path, began)
 
 
+def _beam_precision(model, precision):
+    """The precision every worker computes in: `auto` resolved on this machine (never to
+    int8, which needs calibrating); an `.onnx` / `.tflite` model as it was exported.
+
+    Raises:
+        ValueError: int8 for a Keras model: on Beam it runs from an exported file.
+    """
+    if is_runtime_artifact(model):
+        return "float32"
+    if precision == "int8":
+        raise ValueError("--runner beam runs int8 from an exported file: `pclr export "
+                         "--formats tflite --precision int8 --calibration DATA`, then "
+                         "--model NAME_int8.tflite.")
+    return resolve_precision(precision or "float32")
+
+
 def _encoder_facts(model, variant):
-    """(description, digest, variant, embedding size) of the encoder at `model`.
+    """(description, digest, variant, embedding size, summary facts) of the encoder at
+    `model`; the facts of a model run from a file are its precision and int8 guard.
 
     It is loaded here once for what the summary says of it, then let go:
     every worker loads its own copy.
     """
     encoder, description = resolve_model(model)
     return (description, model_digest(encoder), variant_of(encoder, variant),
-            int(encoder.output.shape[-1]))
+            embedding_dim(encoder), _runtime_facts(encoder))
+
+
+def _runtime_facts(encoder):
+    """{"precision", "int8_guard"} of a model run from a file, {} for a Keras one."""
+    if not is_runtime_encoder(encoder):
+        return {}
+    return {"precision": model_precision(encoder),
+            **({"int8_guard": encoder.guard} if encoder.guard else {})}
 
 
 def _source_list(sources):

@@ -1,8 +1,8 @@
 """A Beam `RunInference` model handler on our own loader, for our encoders and ml4h's.
 
-`load_encoder` reads every artifact `pclr embed` reads (our `.keras`/`.h5`,
-ml4h's Keras 2 `.h5` and SavedModel), and the forward pass is the traced one
-`pclr embed` uses, so both give the same numbers.
+`resolve_model` reads every artifact `pclr embed` reads (our `.keras`/`.h5`,
+ml4h's Keras 2 `.h5` and SavedModel, `.onnx` and `.tflite` files), and the
+forward pass is the one `pclr embed` uses, so both give the same numbers.
 """
 
 import numpy as np
@@ -36,9 +36,9 @@ class EncoderModelHandler(ModelHandler):
         self.precision = precision
 
     def load_model(self):
-        from pclr_keras.weights.load import load_encoder
+        from pclr_keras.embedding import resolve_model
 
-        return _LoadedEncoder(load_encoder(self.model_path, precision=self.precision))
+        return _LoadedEncoder(resolve_model(self.model_path, self.precision)[0])
 
     def run_inference(self, batch, model, inference_args=None):
         embeddings = model.forward(np.stack(batch).astype(np.float32, copy=False))

@@ -136,7 +136,7 @@ def test_reexport_replaces_artifacts(tmp_path):
 
 def test_unknown_format_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match="Unknown export formats"):
-        export_encoder(build_encoder("pclr", **SMALL_ENCODER), tmp_path, formats=("onnx",))
+        export_encoder(build_encoder("pclr", **SMALL_ENCODER), tmp_path, formats=("coreml",))
     assert list(tmp_path.iterdir()) == []
 
 
