@@ -87,8 +87,7 @@ def embed(model, sources, out, *, batch_size=64, shard=(0, 1), chunk_size=2048,
         `rejected` (problem -> count), `out`, `shard`, `variant`, `leads`, `model`, `parts`, ...
 
     Raises:
-        ValueError: bad arguments, a failed int8 guard; `outcome.NoInput`: no ECG file,
-            found before the model loads. FileNotFoundError: no such model path.
+        ValueError (bad arguments, failed int8 guard), NoInput (no ECG file), FileNotFoundError.
     """
     job = _Job.checked(out, output_format, shard, batch_size, chunk_size, windows, aggregate,
                        progress, keep_parts)
