@@ -25,14 +25,12 @@ CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md"]
 PTBXL_DATA = ["ptb-xl"]
 TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
 
-# preset -> its row in a fold-10 results file, and what it was trained from.
+# The fold-10 results files (one per label set) and each preset's row in them.
+FOLD10 = ["v0.4/ptbxl_linear_fold10.json", "v0.4/ptbxl_linear_fold10_all.json"]
 PRESETS = {
-    "pclr-ptbxl-v0.1": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.1",
-                            base_model=None),
-    "pclr-ptbxl-v0.2": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.2",
-                            base_model="pclr-ptbxl-v0.1"),
-    "pclr-ptbxl-v0.3": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.3",
-                            base_model="pclr-ptbxl-v0.2"),
+    "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None),
+    "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1"),
+    "pclr-ptbxl-v0.3": dict(row="PCLR v0.3", base_model="pclr-ptbxl-v0.2"),
 }
 
 
@@ -40,8 +38,8 @@ def preset_files(preset, spec):
     """{path: new text} for one preset: its results.json and its card."""
     folder = WEIGHTS / preset
     sha = json.loads((folder / "metadata.json").read_text())["weights_sha256"]
-    fold10 = RESULTS / spec["fold10"]
-    summary = preset_summary(preset, sha, fold10 if fold10.exists() else None, spec["row"])
+    fold10 = [RESULTS / f for f in FOLD10 if (RESULTS / f).exists()]
+    summary = preset_summary(preset, sha, fold10, spec["row"])
     meta = {"license": "bsd-3-clause", "library_name": "keras",
             "pipeline_tag": "feature-extraction", "datasets": PTBXL_DATA, "tags": TAGS}
     if spec["base_model"]:

@@ -64,6 +64,9 @@ def linear_table(path, label_set, *names):
     rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
     if names:
         rows = rows[rows.representation.isin(names)]
+    if rows.empty:
+        return f"*Not measured in `{path.parent.name}/{path.name}`: no {label_set} rows" + (
+            f" for {', '.join(names)}" if names else "") + ".*\n"
     header = _fraction_header(rows)
     lines = [f"| representation | {' | '.join(header.values())} |",
              "|---|" + "---|" * len(header)]
@@ -145,10 +148,15 @@ def decisions_table(path):
     return "\n".join(lines) + "\n"
 
 
-def headline_table(path):
-    """The README's summary: per representation, both label sets at 1 % and 100 %, retrieval."""
+def headline_table(path, *more):
+    """The README's summary: per representation, each label set at 1 % and 100 %, retrieval.
+
+    `more`: other results files (e.g. another label set's) whose rows join.
+    """
     results = read_results(path)
-    rows = pd.DataFrame(results["linear"])
+    extra = [r for file in more if (path.parent.parent / file).exists()
+             for r in read_results(path.parent.parent / file)["linear"]]
+    rows = pd.DataFrame(results["linear"] + extra)
     rows = rows[(rows.subgroup == "all") & rows.fraction.isin([0.01, 1.0])]
     retrieval = {r["representation"]: r for r in results.get("retrieval_fold10", [])}
     label_sets = list(dict.fromkeys(rows.label_set))
