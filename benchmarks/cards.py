@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from pclr_keras.evaluation.cards import render_card
+from pclr_keras.evaluation.cards import lead_set_rows, render_card
+from pclr_keras.evaluation.plots import plot_lead_sets
+from pclr_keras.evaluation.results import read_results
 from pclr_keras.evaluation.model_index import front_matter, preset_summary, replace_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,7 @@ PRESETS = {
     "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None),
     "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1"),
     "pclr-ptbxl-v0.3": dict(row="PCLR v0.3", base_model="pclr-ptbxl-v0.2"),
+    "pclr-ptbxl-v0.4": dict(row="PCLR v0.4", base_model="pclr-ptbxl-v0.3"),
 }
 
 
@@ -75,7 +78,18 @@ def main():
               + ", ".join(map(str, stale)), file=sys.stderr)
         return 1
     print(("up to date" if not stale else "rewrote " + ", ".join(map(str, stale))))
+    if not args.check:
+        write_plots()
     return 0
+
+
+def write_plots():
+    """The model card's lead-set plot (a picture: drawn, not compared by --check)."""
+    results = RESULTS / FOLD10[0]
+    if results.exists():
+        rows = lead_set_rows(read_results(results), "superdiagnostic")
+        plot_lead_sets(rows[rows.fraction == 1.0], results.parent / "lead_sets.png",
+                       "superdiagnostic, 100 % of the training labels")
 
 
 if __name__ == "__main__":

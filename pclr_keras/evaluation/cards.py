@@ -208,17 +208,23 @@ def sample_retrieval_table(path):
                                f"From `{path.name}` (written by `pclr experiment`).\n")
 
 
-def leads_table(path, label_set, *names):
-    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve.
+def lead_set_rows(results, label_set):
+    """The linear rows of one label set with `model` and `leads` read from their names.
 
-    Rows of the results file are named "MODEL" (all 12 leads) and
+    Rows of a results file are named "MODEL" (all 12 leads) and
     "MODEL [LEADS]" (only those leads given, the others zero).
     """
-    results = read_results(path)
     rows = pd.DataFrame(results["linear"])
     rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
     split = rows.representation.str.extract(r"^(?P<model>.*?)(?: \[(?P<leads>[^\]]+)\])?$")
-    rows = rows.assign(model=split.model, leads=split.leads.fillna("12"))
+    return rows.assign(model=split.model, leads=split.leads.fillna("12"),
+                       ci_low=rows.ci95.str[0], ci_high=rows.ci95.str[1])
+
+
+def leads_table(path, label_set, *names):
+    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve."""
+    results = read_results(path)
+    rows = lead_set_rows(results, label_set)
     lead_sets = list(dict.fromkeys(rows.leads))
     lines = ["| leads given | " + " | ".join(f"{n}: 1 % / 10 % / 100 % [95 % at 100 %]"
                                              for n in names) + " |",
