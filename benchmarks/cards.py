@@ -15,7 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from pclr_keras.evaluation.cards import render_card
+from pclr_keras.evaluation.cards import lead_set_rows, render_card
+from pclr_keras.evaluation.plots import plot_lead_sets
+from pclr_keras.evaluation.results import read_results
 from pclr_keras.evaluation.model_index import front_matter, preset_summary, replace_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +27,13 @@ CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md"]
 PTBXL_DATA = ["ptb-xl"]
 TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
 
-# preset -> its row in a fold-10 results file, and what it was trained from.
+# The fold-10 results files (one per label set) and each preset's row in them.
+FOLD10 = ["v0.4/ptbxl_linear_fold10.json", "v0.4/ptbxl_linear_fold10_all.json"]
 PRESETS = {
-    "pclr-ptbxl-v0.1": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.1",
-                            base_model=None),
-    "pclr-ptbxl-v0.2": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.2",
-                            base_model="pclr-ptbxl-v0.1"),
-    "pclr-ptbxl-v0.3": dict(fold10="v0.3/ptbxl_linear_fold10.json", row="PCLR v0.3",
-                            base_model="pclr-ptbxl-v0.2"),
+    "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None),
+    "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1"),
+    "pclr-ptbxl-v0.3": dict(row="PCLR v0.3", base_model="pclr-ptbxl-v0.2"),
+    "pclr-ptbxl-v0.4": dict(row="PCLR v0.4", base_model="pclr-ptbxl-v0.3"),
 }
 
 
@@ -40,8 +41,8 @@ def preset_files(preset, spec):
     """{path: new text} for one preset: its results.json and its card."""
     folder = WEIGHTS / preset
     sha = json.loads((folder / "metadata.json").read_text())["weights_sha256"]
-    fold10 = RESULTS / spec["fold10"]
-    summary = preset_summary(preset, sha, fold10 if fold10.exists() else None, spec["row"])
+    fold10 = [RESULTS / f for f in FOLD10 if (RESULTS / f).exists()]
+    summary = preset_summary(preset, sha, fold10, spec["row"])
     meta = {"license": "bsd-3-clause", "library_name": "keras",
             "pipeline_tag": "feature-extraction", "datasets": PTBXL_DATA, "tags": TAGS}
     if spec["base_model"]:
@@ -77,7 +78,18 @@ def main():
               + ", ".join(map(str, stale)), file=sys.stderr)
         return 1
     print(("up to date" if not stale else "rewrote " + ", ".join(map(str, stale))))
+    if not args.check:
+        write_plots()
     return 0
+
+
+def write_plots():
+    """The model card's lead-set plot (a picture: drawn, not compared by --check)."""
+    results = RESULTS / FOLD10[0]
+    if results.exists():
+        rows = lead_set_rows(read_results(results), "superdiagnostic")
+        plot_lead_sets(rows[rows.fraction == 1.0], results.parent / "lead_sets.png",
+                       "superdiagnostic, 100 % of the training labels")
 
 
 if __name__ == "__main__":

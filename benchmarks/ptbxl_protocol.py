@@ -52,6 +52,7 @@ from pclr_keras.evaluation.ptbxl.judging import judge_representations, retrieval
 from pclr_keras.evaluation.ptbxl.protocol import (FRACTIONS, LABEL_SETS, compare_on_fold9,
                                                   statement_labels)
 from pclr_keras.evaluation.results import provenance, write_results, write_scores
+from pclr_keras.folds import TEST_FOLD_NUMBER
 from pclr_keras.variants import parse_lead_set
 from pclr_keras.weights.resolve import resolve_path, weights_sha256
 
@@ -167,7 +168,8 @@ def main():
     statements = pd.read_csv(args.statements, index_col=0)
     fractions = tuple(float(f) for f in args.fractions.split(","))
     label_sets = args.label_sets.split(",")
-    about = provenance(ecg_ids=rows.ecg_id, seeds={"seed": args.seed, "n_boot": args.n_boot},
+    seen = rows[rows.strat_fold != TEST_FOLD_NUMBER] if args.choose else rows
+    about = provenance(ecg_ids=seen.ecg_id, seeds={"seed": args.seed, "n_boot": args.n_boot},
                        weights=weights_digests(encoders),
                        settings={"precision": args.precision, "lead_sets": args.lead_sets})
     if args.choose:

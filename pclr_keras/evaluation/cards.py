@@ -64,6 +64,9 @@ def linear_table(path, label_set, *names):
     rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
     if names:
         rows = rows[rows.representation.isin(names)]
+    if rows.empty:
+        return f"*Not measured in `{path.parent.name}/{path.name}`: no {label_set} rows" + (
+            f" for {', '.join(names)}" if names else "") + ".*\n"
     header = _fraction_header(rows)
     lines = [f"| representation | {' | '.join(header.values())} |",
              "|---|" + "---|" * len(header)]
@@ -145,10 +148,15 @@ def decisions_table(path):
     return "\n".join(lines) + "\n"
 
 
-def headline_table(path):
-    """The README's summary: per representation, both label sets at 1 % and 100 %, retrieval."""
+def headline_table(path, *more):
+    """The README's summary: per representation, each label set at 1 % and 100 %, retrieval.
+
+    `more`: other results files (e.g. another label set's) whose rows join.
+    """
     results = read_results(path)
-    rows = pd.DataFrame(results["linear"])
+    extra = [r for file in more if (path.parent.parent / file).exists()
+             for r in read_results(path.parent.parent / file)["linear"]]
+    rows = pd.DataFrame(results["linear"] + extra)
     rows = rows[(rows.subgroup == "all") & rows.fraction.isin([0.01, 1.0])]
     retrieval = {r["representation"]: r for r in results.get("retrieval_fold10", [])}
     label_sets = list(dict.fromkeys(rows.label_set))
@@ -200,17 +208,23 @@ def sample_retrieval_table(path):
                                f"From `{path.name}` (written by `pclr experiment`).\n")
 
 
-def leads_table(path, label_set, *names):
-    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve.
+def lead_set_rows(results, label_set):
+    """The linear rows of one label set with `model` and `leads` read from their names.
 
-    Rows of the results file are named "MODEL" (all 12 leads) and
+    Rows of a results file are named "MODEL" (all 12 leads) and
     "MODEL [LEADS]" (only those leads given, the others zero).
     """
-    results = read_results(path)
     rows = pd.DataFrame(results["linear"])
     rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
     split = rows.representation.str.extract(r"^(?P<model>.*?)(?: \[(?P<leads>[^\]]+)\])?$")
-    rows = rows.assign(model=split.model, leads=split.leads.fillna("12"))
+    return rows.assign(model=split.model, leads=split.leads.fillna("12"),
+                       ci_low=rows.ci95.str[0], ci_high=rows.ci95.str[1])
+
+
+def leads_table(path, label_set, *names):
+    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve."""
+    results = read_results(path)
+    rows = lead_set_rows(results, label_set)
     lead_sets = list(dict.fromkeys(rows.leads))
     lines = ["| leads given | " + " | ".join(f"{n}: 1 % / 10 % / 100 % [95 % at 100 %]"
                                              for n in names) + " |",

@@ -13,36 +13,35 @@ import pandas as pd
 from pclr_keras.evaluation.results import read_results
 
 
-def preset_summary(preset, weights_sha256, fold10_path, representation):
+def preset_summary(preset, weights_sha256, fold10_paths, representation):
     """The summary `results.json` holds for one preset.
 
     Args:
         preset: str, the preset's name.
         weights_sha256: str, its `model.weights.h5` digest.
-        fold10_path: a `ptbxl_linear_fold10` results file, or None when
-            the preset was never judged on fold 10 with one.
-        representation: the preset's row name in that file.
+        fold10_paths: `ptbxl_linear_fold10` results files (e.g. one per label
+            set); empty when the preset was never judged on fold 10 with one.
+        representation: the preset's row name in those files.
     """
     summary = {"preset": preset, "weights_sha256": weights_sha256, "resample": "patient"}
-    if fold10_path is None:
+    found = [(path, read_results(path)) for path in fold10_paths]
+    rows = pd.DataFrame([r for _, results in found for r in results["linear"]])
+    if not found or representation not in set(rows.get("representation", [])):
         return dict(summary, ptbxl_linear_fold10=None, retrieval_fold10=None)
-    results = read_results(fold10_path)
-    rows = pd.DataFrame(results["linear"])
     rows = rows[(rows.representation == representation) & (rows.subgroup == "all")]
-    if rows.empty:
-        raise ValueError(f"{fold10_path}: no fold-10 rows for {representation!r}")
     linear = {label_set: {f"{r.fraction:g}": {"auroc": r.auroc, "ci95": r.ci95}
                           for r in part.itertuples()}
               for label_set, part in rows.groupby("label_set", sort=False)}
-    retrieval = next((dict(r) for r in results.get("retrieval_fold10", [])
+    retrieval = next((dict(r) for _, results in found for r in results.get("retrieval_fold10", [])
                       if r["representation"] == representation), None)
     if retrieval:
         retrieval = {k: retrieval[k] for k in ("top1", "ci95", "n_queries", "n_query_patients",
                                                "gallery")}
     return dict(summary, ptbxl_linear_fold10=linear, retrieval_fold10=retrieval,
-                source={"file": f"{fold10_path.parent.name}/{fold10_path.name}",
-                        "command": results["provenance"]["command"],
-                        "git_commit": results["provenance"]["git_commit"]})
+                sources=[{"file": f"{path.parent.name}/{path.name}",
+                          "command": results["provenance"]["command"],
+                          "git_commit": results["provenance"]["git_commit"]}
+                         for path, results in found])
 
 
 def front_matter(meta, summary):

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def portable_command(argv=None):
     """The command line, with absolute paths reduced to their last component."""
     argv = sys.argv if argv is None else argv
     words = [Path(argv[0]).name] + list(argv[1:])
-    return " ".join(_portable(word) for word in words)
+    return shlex.join(_portable(word) for word in words)
 
 
 def _portable(word):

@@ -144,11 +144,15 @@ def _ml4h_saved_model(name, variant, shape, folder, files, date, description):
 
 
 PRESETS = {preset.name: preset for preset in (
-    _ours("0.3", "2026-12-03", "current release (model_zoo/PCLR/PCLR.h5)",
+    _ours("0.4", "2026-12-07", "current release (model_zoo/PCLR/PCLR.h5), any lead set",
+          "v0.3 continued for 1,000 steps with lead masking (each view keeps, with probability "
+          "0.5, a lead set devices record; the other leads zero) on folds 1-8 of all 21,837 "
+          "records (17,420 ECGs)", "PTB-XL, 17,420 ECGs",
+          source_url="inside the pclr-keras package (model_zoo/PCLR/PCLR.h5 in the repository)"),
+    _ours("0.3", "2026-12-03", "third release",
           "v0.2 continued for 800 steps on folds 1-8 of all 21,837 records (17,420 ECGs: "
           "1,695 patients with two or more as patient pairs, 13,328 one-ECG patients as "
-          "pairs of two augmentations)", "PTB-XL, 17,420 ECGs",
-          source_url="inside the pclr-keras package (model_zoo/PCLR/PCLR.h5 in the repository)"),
+          "pairs of two augmentations)", "PTB-XL, 17,420 ECGs"),
     _ours("0.2", "2026-12-02", "second release",
           "v0.1 continued on all 21,837 records (17,420 ECGs of folds 1-8, 1,695 patients "
           "with two or more)", "PTB-XL, 17,420 ECGs"),
@@ -187,7 +191,7 @@ PRESETS = {preset.name: preset for preset in (
 )}
 
 # A name without a version follows the current release.
-ALIASES = {"pclr-ptbxl": "pclr-ptbxl-v0.3"}
+ALIASES = {"pclr-ptbxl": "pclr-ptbxl-v0.4"}
 
 
 def get_preset(name):

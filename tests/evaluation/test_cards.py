@@ -59,7 +59,7 @@ def test_a_missing_file_says_so_instead_of_a_figure(results_dir):
 
 
 def test_preset_summary_and_model_index_come_from_the_same_file(results_dir):
-    summary = preset_summary("pclr-v9", "ab" * 32, results_dir / "v9" / "fold10.json", "PCLR v9")
+    summary = preset_summary("pclr-v9", "ab" * 32, [results_dir / "v9" / "fold10.json"], "PCLR v9")
     assert summary["resample"] == "patient"
     assert summary["ptbxl_linear_fold10"]["superdiagnostic"]["1"]["auroc"] == pytest.approx(0.9)
     assert summary["retrieval_fold10"]["n_queries"] == 836
@@ -68,8 +68,11 @@ def test_preset_summary_and_model_index_come_from_the_same_file(results_dir):
     assert '"value": 0.9}' in matter and '"value": 0.6123}' in matter
     card = replace_front_matter("---\nold: 1\n---\n\n# Title\n", matter)
     assert card == matter + "\n# Title\n"
-    with pytest.raises(ValueError, match="no fold-10 rows for 'PCLR v7'"):
-        preset_summary("pclr-v7", "cd" * 32, results_dir / "v9" / "fold10.json", "PCLR v7")
+    unmeasured = preset_summary("pclr-v7", "cd" * 32, [results_dir / "v9" / "fold10.json"],
+                                "PCLR v7")
+    assert unmeasured["ptbxl_linear_fold10"] is None and unmeasured["retrieval_fold10"] is None
+    assert "Not measured in `v9/fold10.json`: no all rows for PCLR v7" in render_part(
+        'linear v9/fold10.json all "PCLR v7"', results_dir)
 
 
 def test_the_lead_set_table_reads_rows_named_by_their_leads(tmp_path):

@@ -54,3 +54,15 @@ def test_report_table_and_plot_for_several_representations(cohort, tmp_path):
     only = write_report(result.summary, tmp_path / "auroc", {"auroc": "AUROC (NORM)"})
     assert "average precision" not in only["markdown"].read_text(encoding="utf-8")
 
+
+
+def test_the_lead_set_plot_is_a_png(tmp_path):
+    import pandas as pd
+
+    from pclr_keras.evaluation.plots import plot_lead_sets
+
+    rows = pd.DataFrame({"model": ["v9", "v9", "v8", "v8"], "leads": ["12", "I", "12", "I"],
+                         "auroc": [0.9, 0.85, 0.88, 0.8], "ci_low": [0.89, 0.84, 0.87, 0.79],
+                         "ci_high": [0.91, 0.86, 0.89, 0.81]})
+    plot_lead_sets(rows, tmp_path / "leads.png", "superdiagnostic")
+    assert (tmp_path / "leads.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

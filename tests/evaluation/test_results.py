@@ -41,6 +41,8 @@ def test_the_ecg_list_digest_is_of_the_set_not_its_order():
 def test_no_absolute_path_survives_in_the_command():
     assert portable_command(["/a/b/pclr", "embed", "--out", "/data/Smith_J/x.parquet",
                              "--model=rel/m.h5"]) == "pclr embed --out x.parquet --model=rel/m.h5"
+    assert portable_command(["b.py", "--encoder", "PCLR v0.3=/runs/v3/PCLR.h5"]) == (
+        "b.py --encoder 'PCLR v0.3=PCLR.h5'")  # quoted so it runs as written
 
 
 def test_a_file_that_is_not_a_results_file_is_named(tmp_path):
