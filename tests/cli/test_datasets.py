@@ -61,5 +61,5 @@ def test_sample_without_a_folder_is_a_usage_error(capsys):
         pclr_main(["datasets", "sample"])
     assert raised.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "pclr: error: datasets sample needs a folder to write, "
+        "pclr datasets: error: datasets sample needs a folder to write, "
         "e.g. `pclr datasets sample ptbxl_sample/`")

@@ -49,7 +49,7 @@ EMBED = ["embed", "--data", "empty", "--out", "e.parquet"]
     (EMBED + ["--model", "pclr-ptbx"], USAGE,
      "pclr embed: error: --model pclr-ptbx: No model at 'pclr-ptbx': not a file or folder, "
      "not a preset name, not an https:// or hf:// address. Did you mean 'pclr-ptbxl' or "
-     "'pclr-ptbxl-v0.3' or 'pclr-ptbxl-v0.2'? `pclr presets` lists the presets."),
+     "'pclr-ptbxl-v0.4' or 'pclr-ptbxl-v0.3'? `pclr presets` lists the presets."),
     (EMBED + ["--model", "pclr-ml4h"], FAILED,
      "pclr embed: error: --model pclr-ml4h: Preset 'pclr-ml4h' is not in the cache and could "
      "not be downloaded (PCLR_OFFLINE=1). `pclr presets pclr-ml4h` names the files to "

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -306,7 +307,7 @@ def test_init_weights_start_the_encoder_and_a_resumed_run_keeps_its_checkpoint(
 
 
 def test_init_weights_of_another_architecture_or_no_file_are_clear_errors(
-        synthetic_tensors, tmp_path):
+        synthetic_tensors, tmp_path, capsys):
     assert pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "a"),
                       "--batch-size", "8", "--steps", "1",
                       "--encoder-json", json.dumps(NARROW_ENCODER)]) == 0
@@ -316,10 +317,14 @@ def test_init_weights_of_another_architecture_or_no_file_are_clear_errors(
         pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "b"),
                    "--batch-size", "8", "--steps", "1", "--encoder-json", json.dumps(wider),
                    "--init-weights", str(tmp_path / "a" / "PCLR.h5")])
-    with pytest.raises(SystemExit, match="No model at .*missing.h5"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as raised:  # a missing path: one line, exit 2
         pclr_main(["pretrain", "--data", str(synthetic_tensors), "--out", str(tmp_path / "c"),
                    "--batch-size", "8", "--steps", "1", "--encoder-json",
                    json.dumps(NARROW_ENCODER), "--init-weights", str(tmp_path / "missing.h5")])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and re.search(r"No model at .*missing\.h5", error[0])
 
 
 def test_extra_negatives_of_one_ecg_patients_train_and_raise_the_loss(synthetic_tensors, tmp_path):
