@@ -243,18 +243,21 @@ def leads_table(path, label_set, *names):
     return "\n".join(lines) + "\n\n" + _source(path, results) + "\n"
 
 
-def targets_table(path, results_file):
+def targets_table(path, *results_files):
     """Targets set before a measurement (a JSON list), each read from the results: met or by how much.
 
     A target is {"what", "representation", "at_least"} plus either
     "label_set" and "fraction" (fold-10 macro AUROC), or "retrieval": true
     (fold-10 top-1); "relative_to" makes it a difference from another row.
+    `results_files` (beside `path`) are read together, e.g. one per label set.
     """
     targets = json.loads(Path(path).read_text())
-    results_path = Path(path).parent / results_file
-    if not results_path.exists():
-        return f"*No result file (`{results_file}`): the targets below were not read.*\n"
-    results = read_results(results_path)
+    found = [Path(path).parent / f for f in results_files if (Path(path).parent / f).exists()]
+    if not found:
+        return f"*No result file ({', '.join(results_files)}): the targets below were not read.*\n"
+    read = [read_results(f) for f in found]
+    results = {"linear": [r for x in read for r in x["linear"]],
+               "retrieval_fold10": [r for x in read for r in x.get("retrieval_fold10", [])]}
     lines = ["| target | measured | verdict |", "|---|---|---|"]
     for target in targets:
         value = _target_value(results, target)
@@ -264,7 +267,7 @@ def targets_table(path, results_file):
         gap = value - target["at_least"]
         verdict = "met" if gap >= 0 else f"missed by {-gap:.3f}"
         lines.append(f"| {target['what']} | {value:.3f} | {verdict} |")
-    return "\n".join(lines) + "\n\n" + _source(results_path, results) + "\n"
+    return "\n".join(lines) + "\n\n" + " ".join(_source(f, x) for f, x in zip(found, read)) + "\n"
 
 
 def _target_value(results, target):
