@@ -23,7 +23,7 @@ from pclr_keras.evaluation.model_index import front_matter, preset_summary, repl
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "model_zoo" / "PCLR" / "results"
 WEIGHTS = ROOT / "pclr_keras" / "weights"
-CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md"]
+CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md", "docs/embed.md"]
 PTBXL_DATA = ["ptb-xl"]
 TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
 
