@@ -8,20 +8,17 @@ import json
 import re
 import shutil
 
-import keras
 import pandas as pd
 import pytest
 
 from clinical_files import known_counts, write_philips_xml
-from conftest import NARROW_ENCODER, require_shared
+from conftest import require_shared
 from ecg_files import ecg_like, write_wfdb
 from pclr_keras.cli import main as pclr_main
 from pclr_keras.deidentify import parse_date
-from pclr_keras.export.artifacts import export_encoder
 from pclr_keras.io import iter_records
-from pclr_keras.models import build_encoder
 from test_deidentify import SAMPLES, identifiers, leaks
-from test_identifiers_in_outputs import output_strings
+from test_identifiers_in_outputs import model, output_strings  # noqa: F401 (model: a fixture)
 
 # Generated: (patient id, (surname, first name), how the name spells the recording's date).
 NAMED = {"ward7/SMITH_JOHN_2020-02-03.xml": ("P-17", ("SMITH", "JOHN")),
@@ -55,14 +52,6 @@ def archive(tmp_path_factory):
     write_wfdb(root / "physionet", "09876_hr", ecg_like(seed=0))
     (root / "ward7" / "broken.xml").write_text("<restingecgdata>cut off")
     return root, spelled, renamed + list(NAMED)
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    out = tmp_path_factory.mktemp("model")
-    return export_encoder(build_encoder("pclr", **NARROW_ENCODER), out, name="narrow",
-                          formats=("keras",))["keras"]
 
 
 def tensorize_and_embed(archive, model, out, *flags):
