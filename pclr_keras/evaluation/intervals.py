@@ -70,6 +70,23 @@ def macro_auroc_resampled(y, scores, weights):
                     for j in range(y.shape[1])], axis=0)
 
 
+def _resampled(y, score_sets, patients, n_boot, seed):
+    """Per score set, the macro AUROC on all ECGs then on each patient resample (1 + n_boot,).
+
+    One weight matrix (a row of ones, then the resamples) scores the figure
+    and its resamples in one pass, over the labels of `y` with both classes.
+
+    Returns:
+        (values per score set, labels averaged, draws).
+    """
+    labels = scored_labels(y)
+    y = np.asarray(y)[:, labels]
+    weights, draws = patient_resamples(y, patients, n_boot, seed)
+    weights = np.vstack([np.ones((1, len(y)), weights.dtype), weights])
+    return ([macro_auroc_resampled(y, np.asarray(s)[:, labels], weights) for s in score_sets],
+            len(labels), draws)
+
+
 def macro_auroc_interval(y, scores, patients=None, n_boot=N_BOOT, seed=0):
     """Macro AUROC over the labels of `y` with both classes, and its patient interval.
 
@@ -77,13 +94,9 @@ def macro_auroc_interval(y, scores, patients=None, n_boot=N_BOOT, seed=0):
         dict: auroc, ci95 [low, high], labels (how many were averaged),
         n_boot, draws.
     """
-    labels = scored_labels(y)
-    y, scores = np.asarray(y)[:, labels], np.asarray(scores)[:, labels]
-    weights, draws = patient_resamples(y, patients, n_boot, seed)
-    values = macro_auroc_resampled(y, scores, weights)
-    point = float(macro_auroc_resampled(y, scores, np.ones((1, len(y))))[0])
-    low, high = np.percentile(values, [2.5, 97.5])
-    return dict(auroc=point, ci95=[float(low), float(high)], labels=len(labels),
+    (values,), labels, draws = _resampled(y, [scores], patients, n_boot, seed)
+    low, high = np.percentile(values[1:], [2.5, 97.5])
+    return dict(auroc=float(values[0]), ci95=[float(low), float(high)], labels=labels,
                 n_boot=n_boot, draws=draws)
 
 
@@ -99,14 +112,9 @@ def paired_macro_auroc_difference(y, baseline_scores, scores, patients=None, n_b
         dict: difference, ci95 [low, high], p_not_better (share of resamples
         at or below 0), labels, n_boot, draws.
     """
-    labels = scored_labels(y)
-    y = np.asarray(y)[:, labels]
-    ours, bar = np.asarray(scores)[:, labels], np.asarray(baseline_scores)[:, labels]
-    weights, draws = patient_resamples(y, patients, n_boot, seed)
-    values = macro_auroc_resampled(y, ours, weights) - macro_auroc_resampled(y, bar, weights)
-    ones = np.ones((1, len(y)))
-    point = float(macro_auroc_resampled(y, ours, ones)[0] - macro_auroc_resampled(y, bar, ones)[0])
-    low, high = np.percentile(values, [2.5, 97.5])
-    return dict(difference=point, ci95=[float(low), float(high)],
-                p_not_better=float(np.mean(values <= 0)), labels=len(labels), n_boot=n_boot,
+    (ours, bar), labels, draws = _resampled(y, [scores, baseline_scores], patients, n_boot, seed)
+    values = ours - bar
+    low, high = np.percentile(values[1:], [2.5, 97.5])
+    return dict(difference=float(values[0]), ci95=[float(low), float(high)],
+                p_not_better=float(np.mean(values[1:] <= 0)), labels=labels, n_boot=n_boot,
                 draws=draws)
