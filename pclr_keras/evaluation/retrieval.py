@@ -38,6 +38,15 @@ def _matrix_and_patients(embeddings, patients, prefix):
     return matrix, codes
 
 
+def _queries(codes):
+    """(each ECG's count of other ECGs of its patient, the ECGs that have one: the queries)."""
+    others = np.bincount(codes)[codes] - 1
+    queries = np.flatnonzero(others >= 1)
+    if len(queries) == 0:
+        raise ValueError("no patient has two ECGs or more: nothing to retrieve")
+    return others, queries
+
+
 def _hits(matrix, codes, queries, ks, chunk_size):
     """k -> (queries,) bool: another ECG of the query's patient among its k nearest."""
     unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
@@ -82,11 +91,8 @@ def retrieval(embeddings, patients=None, *, k=(1, 5), prefix=None, chunk_size=10
     matrix, codes = _matrix_and_patients(embeddings, patients, prefix)
     ks = sorted({int(v) for v in k})
     n = len(matrix)
-    others = np.bincount(codes)[codes] - 1
-    queries = np.flatnonzero(others >= 1)
+    others, queries = _queries(codes)
     result = dict(n_ecgs=n, n_queries=len(queries), n_patients=int(len(np.unique(codes[queries]))))
-    if len(queries) == 0:
-        raise ValueError("no patient has two ECGs or more: nothing to retrieve")
     hits = _hits(matrix, codes, queries, ks, chunk_size)
     for v in ks:
         result[f"top{v}"] = float(hits[v].mean())
@@ -144,10 +150,7 @@ def retrieval_with_interval(embeddings, patients, *, n_boot=1000, seed=0, chunk_
         n_query_patients, gallery (ECGs searched), n_boot.
     """
     matrix, codes = _matrix_and_patients(np.asarray(embeddings), patients, None)
-    others = np.bincount(codes)[codes] - 1
-    queries = np.flatnonzero(others >= 1)
-    if len(queries) == 0:
-        raise ValueError("no patient has two ECGs or more: nothing to retrieve")
+    others, queries = _queries(codes)
     hits = _hits(matrix, codes, queries, [1], chunk_size)[1].astype(np.float64)
     query_patients, owner = np.unique(codes[queries], return_inverse=True)
     rng = np.random.default_rng([seed, 31])
