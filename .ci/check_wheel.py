@@ -4,7 +4,8 @@ Run by `.ci/run` with the python of a fresh virtual environment holding only
 the built wheel. Checks that `load_encoder("pclr-ptbxl")` comes from the
 installed package and equals the repository's `model_zoo/PCLR/PCLR.h5`
 (loaded by plain Keras), that `pclr embed --model pclr-ptbxl` gives the
-same representations, and that `pclr --version` and an unknown name answer.
+same representations, that `pclr --version`, an unknown name and an earlier
+release (kept in the repository, not the wheel) answer.
 
 Usage: python check_wheel.py REPOSITORY [RECORD ...]   (WFDB record paths, no suffix)
 """
@@ -56,6 +57,14 @@ def main(repository, records):
         assert "pclr-ptbxl" in str(error) and "pclr-ml4h" in str(error), error
     else:
         raise AssertionError("load_encoder('pclr-nope') did not fail")
+    # An earlier release is not in the wheel: one message says where it is.
+    os.environ["PCLR_CACHE"] = tempfile.mkdtemp()
+    try:
+        pclr_keras.load_encoder("pclr-ptbxl-v0.3")
+    except OSError as error:
+        assert "model_zoo/PCLR/presets/pclr-ptbxl-v0.3/" in str(error), error
+    else:
+        raise AssertionError("load_encoder('pclr-ptbxl-v0.3') loaded from the wheel")
     print(f"CI: wheel {version} from {installed.parent}: pclr-ptbxl equals "
           f"model_zoo/PCLR/PCLR.h5 on {len(records)} records, directly and through pclr embed")
 

@@ -19,16 +19,19 @@ from pclr_keras.evaluation.cards import lead_set_rows, render_card
 from pclr_keras.evaluation.plots import plot_lead_sets
 from pclr_keras.evaluation.results import read_results
 from pclr_keras.evaluation.model_index import front_matter, preset_summary, replace_front_matter
+from pclr_keras.weights.presets import get_preset
+from pclr_keras.weights.resolve import preset_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "model_zoo" / "PCLR" / "results"
-WEIGHTS = ROOT / "pclr_keras" / "weights"
 CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md", "docs/embed.md"]
 PTBXL_DATA = ["ptb-xl"]
 TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
 
 # The fold-10 results files (one per label set) and each preset's row in them.
 FOLD10 = ["v0.4/ptbxl_linear_fold10.json", "v0.4/ptbxl_linear_fold10_all.json"]
+# The lead sets measured after those (limb, I + II, II, V2; random weights at lead I).
+LEADS = "v0.4/ptbxl_linear_fold10_leads.json"
 PRESETS = {
     "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None),
     "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1"),
@@ -39,9 +42,9 @@ PRESETS = {
 
 def preset_files(preset, spec):
     """{path: new text} for one preset: its results.json and its card."""
-    folder = WEIGHTS / preset
+    folder = preset_path(get_preset(preset))  # the package's, or the repository's archive
     sha = json.loads((folder / "metadata.json").read_text())["weights_sha256"]
-    fold10 = [RESULTS / f for f in FOLD10 if (RESULTS / f).exists()]
+    fold10 = [RESULTS / f for f in FOLD10 + [LEADS] if (RESULTS / f).exists()]
     summary = preset_summary(preset, sha, fold10, spec["row"])
     meta = {"license": "bsd-3-clause", "library_name": "keras",
             "pipeline_tag": "feature-extraction", "datasets": PTBXL_DATA, "tags": TAGS}
@@ -87,7 +90,8 @@ def write_plots():
     """The model card's lead-set plot (a picture: drawn, not compared by --check)."""
     results = RESULTS / FOLD10[0]
     if results.exists():
-        rows = lead_set_rows(read_results(results), "superdiagnostic")
+        files = [results] + [RESULTS / LEADS] * (RESULTS / LEADS).exists()
+        rows = lead_set_rows([read_results(f) for f in files], "superdiagnostic")
         plot_lead_sets(rows[rows.fraction == 1.0], results.parent / "lead_sets.png",
                        "superdiagnostic, 100 % of the training labels")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pclr_keras.evaluation.results import read_results
+from pclr_keras.variants import LEAD_SETS
 
 MARKER = re.compile(r"(<!-- results: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(<!-- /results -->)",
                     re.DOTALL)
@@ -209,22 +210,35 @@ def sample_retrieval_table(path):
 
 
 def lead_set_rows(results, label_set):
-    """The linear rows of one label set with `model` and `leads` read from their names.
+    """The linear rows of one label set with `model` and `leads` read from their names,
+    lead sets in `LEAD_SETS` order (from 12 leads down).
 
     Rows of a results file are named "MODEL" (all 12 leads) and
-    "MODEL [LEADS]" (only those leads given, the others zero).
+    "MODEL [LEADS]" (only those leads given, the others zero). `results`: one
+    results file's content, or a list of them (a lead set measured later).
     """
-    rows = pd.DataFrame(results["linear"])
+    read = results if isinstance(results, list) else [results]
+    rows = pd.DataFrame([row for r in read for row in r["linear"]])
     rows = rows[(rows.label_set == label_set) & (rows.subgroup == "all")]
     split = rows.representation.str.extract(r"^(?P<model>.*?)(?: \[(?P<leads>[^\]]+)\])?$")
-    return rows.assign(model=split.model, leads=split.leads.fillna("12"),
+    rows = rows.assign(model=split.model, leads=split.leads.fillna("12"),
                        ci_low=rows.ci95.str[0], ci_high=rows.ci95.str[1])
+    order = {name: i for i, name in enumerate(LEAD_SETS)}
+    return rows.sort_values("leads", key=lambda c: c.map(lambda x: order.get(x, len(order))),
+                            kind="stable")
 
 
-def leads_table(path, label_set, *names):
-    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve."""
-    results = read_results(path)
-    rows = lead_set_rows(results, label_set)
+def leads_table(path, *args):
+    """Fold-10 macro AUROC per lead set (rows) for each model (columns): the degradation curve.
+
+    `args`: the label set, then the models; `with=FILE` names another results
+    file beside `path` whose rows join (lead sets measured in a later run).
+    """
+    extra = [Path(path).parent / a[len("with="):] for a in args if a.startswith("with=")]
+    label_set, *names = [a for a in args if not a.startswith("with=")]
+    files = [Path(path)] + [f for f in extra if f.exists()]
+    read = [read_results(f) for f in files]
+    rows = lead_set_rows(read, label_set)
     lead_sets = list(dict.fromkeys(rows.leads))
     lines = ["| leads given | " + " | ".join(f"{n}: 1 % / 10 % / 100 % [95 % at 100 %]"
                                              for n in names) + " |",
@@ -240,7 +254,7 @@ def leads_table(path, label_set, *names):
             cells.append(" / ".join(f"{v:.3f}" for v in part.auroc)
                          + f" [{last.ci95[0]:.3f}, {last.ci95[1]:.3f}]")
         lines.append(f"| {leads} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + _source(path, results) + "\n"
+    return "\n".join(lines) + "\n\n" + " ".join(_source(f, r) for f, r in zip(files, read)) + "\n"
 
 
 def targets_table(path, *results_files):
@@ -248,7 +262,8 @@ def targets_table(path, *results_files):
 
     A target is {"what", "representation", "at_least"} plus either
     "label_set" and "fraction" (fold-10 macro AUROC), or "retrieval": true
-    (fold-10 top-1); "relative_to" makes it a difference from another row.
+    (fold-10 top-1); "relative_to" makes it a difference from another row;
+    "at_most" bounds it from above too (e.g. within 0.005 either way).
     `results_files` (beside `path`) are read together, e.g. one per label set.
     """
     targets = json.loads(Path(path).read_text())
@@ -264,7 +279,7 @@ def targets_table(path, *results_files):
         if value is None:
             lines.append(f"| {target['what']} | not measured | — |")
             continue
-        gap = value - target["at_least"]
+        gap = min(value - target["at_least"], target.get("at_most", value) - value)
         verdict = "met" if gap >= 0 else f"missed by {-gap:.3f}"
         lines.append(f"| {target['what']} | {value:.3f} | {verdict} |")
     return "\n".join(lines) + "\n\n" + " ".join(_source(f, x) for f, x in zip(found, read)) + "\n"

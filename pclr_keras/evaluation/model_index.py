@@ -27,21 +27,32 @@ def preset_summary(preset, weights_sha256, fold10_paths, representation):
     found = [(path, read_results(path)) for path in fold10_paths]
     rows = pd.DataFrame([r for _, results in found for r in results["linear"]])
     if not found or representation not in set(rows.get("representation", [])):
-        return dict(summary, ptbxl_linear_fold10=None, retrieval_fold10=None)
-    rows = rows[(rows.representation == representation) & (rows.subgroup == "all")]
-    linear = {label_set: {f"{r.fraction:g}": {"auroc": r.auroc, "ci95": r.ci95}
-                          for r in part.itertuples()}
-              for label_set, part in rows.groupby("label_set", sort=False)}
+        return dict(summary, ptbxl_linear_fold10=None, lead_sets_fold10=None,
+                    retrieval_fold10=None)
+    rows = rows[rows.subgroup == "all"]
+    linear = _by_label_set(rows[rows.representation == representation])
+    # Rows "REPRESENTATION [LEADS]": the preset given only those leads, the others zero.
+    reduced = rows[rows.representation.str.startswith(f"{representation} [")]
+    lead_sets = {name[len(representation) + 2:-1]: _by_label_set(part)
+                 for name, part in reduced.groupby("representation", sort=False)} or None
     retrieval = next((dict(r) for _, results in found for r in results.get("retrieval_fold10", [])
                       if r["representation"] == representation), None)
     if retrieval:
         retrieval = {k: retrieval[k] for k in ("top1", "ci95", "n_queries", "n_query_patients",
                                                "gallery")}
-    return dict(summary, ptbxl_linear_fold10=linear, retrieval_fold10=retrieval,
+    return dict(summary, ptbxl_linear_fold10=linear, lead_sets_fold10=lead_sets,
+                retrieval_fold10=retrieval,
                 sources=[{"file": f"{path.parent.name}/{path.name}",
                           "command": results["provenance"]["command"],
                           "git_commit": results["provenance"]["git_commit"]}
                          for path, results in found])
+
+
+def _by_label_set(rows):
+    """{label_set: {fraction: {"auroc", "ci95"}}} of one representation's rows."""
+    return {label_set: {f"{r.fraction:g}": {"auroc": r.auroc, "ci95": r.ci95}
+                        for r in part.itertuples()}
+            for label_set, part in rows.groupby("label_set", sort=False)}
 
 
 def front_matter(meta, summary):

@@ -2,10 +2,12 @@
 
 `PRESETS` maps a name to a `Preset` (what the weights are, where they come
 from, how they are pinned); `ALIASES` maps a name without a version to the
-current release. Weights we release are folders beside this module
-(`pclr-ptbxl-v0.x/`, KerasHub's layout); ml4h's are downloaded, each file
-pinned by SHA-256 and size. Turning a name into local files is
-`pclr_keras.weights.resolve`'s job, reading them `pclr_keras.weights.load`'s.
+current release. Our current release is a folder beside this module
+(`pclr-ptbxl-v0.x/`, KerasHub's layout), so the wheel carries it; earlier
+releases are archived in the repository (`model_zoo/PCLR/presets/`), pinned
+by their weights' SHA-256, so the wheel stays under PyPI's size limit as
+releases accumulate; ml4h's are downloaded, each file pinned by SHA-256
+and size. Turning a name into local files is `pclr_keras.weights.resolve`'s job, reading them `pclr_keras.weights.load`'s.
 Nothing here imports TensorFlow, so `pclr presets` answers at once.
 """
 
@@ -19,6 +21,10 @@ from pclr_keras.weights.downloads import file_digest
 # relative to the package (`weights/NAME/README.md`).
 WEIGHTS_DIR = Path(__file__).resolve().parent
 PACKAGE_DIR = WEIGHTS_DIR.parent
+# Earlier releases, in a clone of the repository (an editable install finds
+# them here; a wheel does not carry them).
+ARCHIVE_IN_REPOSITORY = "model_zoo/PCLR/presets"
+ARCHIVE_DIR = PACKAGE_DIR.parent / ARCHIVE_IN_REPOSITORY
 # A preset folder, as KerasHub lays one out: the files `save_preset` writes
 # and `load_encoder` reads.
 PRESET_CONFIG, PRESET_METADATA, PRESET_WEIGHTS, PRESET_CARD = (
@@ -47,7 +53,7 @@ class PresetFile:
 
     Args:
         path: str. Where the file goes, relative to the preset's cache folder.
-        url: str. Where it is downloaded from.
+        url: str. Where it is downloaded from (empty: found, not downloaded).
         sha256: str. Its SHA-256 (for ml4h's weights: the oid of ml4h's
             git-LFS pointer file).
         size: int. Its size in bytes.
@@ -77,7 +83,10 @@ class Preset:
         date: str. When the weights were released (YYYY-MM-DD); for ml4h's,
             the date ml4h's git records for the pinned LFS pointer files.
         packaged: str. The preset folder under `pclr_keras/weights/`, for
-            weights shipped inside the package; empty for downloaded ones.
+            weights shipped inside the package; empty for the others.
+        archived: PresetFile. For an earlier release of ours: its
+            `model.weights.h5`, pinned by SHA-256 and size; the folder is in
+            the repository's `model_zoo/PCLR/presets/` (or put in the cache).
         files: tuple of PresetFile. The files to download, for the others.
         load_path: str. What to load, relative to the cache folder.
         pinning: str. What the hashes pin, and what they do not.
@@ -96,6 +105,7 @@ class Preset:
     model_card: str
     date: str
     packaged: str = ""
+    archived: PresetFile = None
     files: tuple = ()
     load_path: str = ""
     pinning: str = ""
@@ -106,6 +116,8 @@ class Preset:
         if self.packaged:
             folder = WEIGHTS_DIR / self.packaged
             return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if self.archived:
+            return self.archived.size
         return sum(f.size for f in self.files)
 
     @property
@@ -113,20 +125,33 @@ class Preset:
         """The SHA-256 of the weights file (the largest file)."""
         if self.packaged:
             return file_digest(WEIGHTS_DIR / self.packaged / PRESET_WEIGHTS, "sha256")
+        if self.archived:
+            return self.archived.sha256
         return max(self.files, key=lambda f: f.size).sha256
 
 
-def _ours(version, date, release, training, trained_on,
+# Every release so far has the same encoder, so weights files of one size.
+_WEIGHTS_SIZE = 25690968
+
+
+def _ours(version, date, release, training, trained_on, *, archived_sha256=None,
           source_url="inside the pclr-keras package"):
-    """One of our PTB-XL releases, shipped inside the package."""
+    """One of our PTB-XL releases: the current one inside the package, an earlier one
+    archived in the repository (`archived_sha256`: its weights file's SHA-256)."""
     name = f"pclr-ptbxl-v{version}"
-    return Preset(
+    common = dict(
         name=name, version=version, variant="pclr", input_shape=(4096, 12),
         training_data=f"{PTBXL_DATA}: {training}", trained_on=trained_on,
         description=f"our public-data weights, {release}",
-        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE,
-        source_url=source_url, model_card=f"weights/{name}/README.md", date=date,
-        packaged=name)
+        code_licence=OUR_CODE_LICENCE, weights_licence=OUR_WEIGHTS_LICENCE, date=date)
+    if archived_sha256 is None:
+        return Preset(**common, source_url=source_url, model_card=f"weights/{name}/README.md",
+                      packaged=name)
+    folder = f"{ARCHIVE_IN_REPOSITORY}/{name}"
+    return Preset(**common, source_url=f"the pclr-keras repository, {folder}/",
+                  model_card=f"{folder}/README.md",
+                  archived=PresetFile(PRESET_WEIGHTS, "", archived_sha256, _WEIGHTS_SIZE),
+                  pinning=f"{PRESET_WEIGHTS} by SHA-256 (its metadata.json pins it too)")
 
 
 def _ml4h_saved_model(name, variant, shape, folder, files, date, description):
@@ -152,13 +177,16 @@ PRESETS = {preset.name: preset for preset in (
     _ours("0.3", "2026-12-03", "third release",
           "v0.2 continued for 800 steps on folds 1-8 of all 21,837 records (17,420 ECGs: "
           "1,695 patients with two or more as patient pairs, 13,328 one-ECG patients as "
-          "pairs of two augmentations)", "PTB-XL, 17,420 ECGs"),
+          "pairs of two augmentations)", "PTB-XL, 17,420 ECGs",
+          archived_sha256="0fbcc24b6403e62492081c0784dc4be44201148f69ff0b68b7bae1f4e4460273"),
     _ours("0.2", "2026-12-02", "second release",
           "v0.1 continued on all 21,837 records (17,420 ECGs of folds 1-8, 1,695 patients "
-          "with two or more)", "PTB-XL, 17,420 ECGs"),
+          "with two or more)", "PTB-XL, 17,420 ECGs",
+          archived_sha256="c1e343a5a3eda5ddbafaaf4d710089923c3605233bbd12a01d3e025435faeceb"),
     _ours("0.1", "2026-11-24", "first release",
           "the 4,365-ECG sample (3,428 ECGs of folds 1-8, 1,457 patients with two or more)",
-          "PTB-XL sample, 3,428 ECGs"),
+          "PTB-XL sample, 3,428 ECGs",
+          archived_sha256="bc3d36521467c69917f5a57ed067f13b175fbbdf639b2321c7c2cefad58b1f7b"),
     Preset(
         name="pclr-ml4h", version="1", variant="pclr", input_shape=(4096, 12),
         training_data=ML4H_DATA, trained_on="MGH, 3.2M ECGs",
@@ -224,7 +252,8 @@ def preset_table():
         rows.append((preset.name + alias, preset.version, preset.variant,
                      " x ".join(map(str, preset.input_shape)),
                      f"{preset.size / 1e6:.1f} MB",
-                     "package" if preset.packaged else "download",
+                     "package" if preset.packaged else
+                     "repository" if preset.archived else "download",
                      preset.trained_on))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()

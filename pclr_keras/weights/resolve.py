@@ -4,9 +4,11 @@
 
 - a file or folder that exists: itself;
 - a preset name (`pclr-ptbxl`, `pclr-ml4h`, ...; `pclr_keras.weights.presets`):
-  the preset folder inside the installed package, or the preset's files
-  downloaded once into the cache (`$PCLR_CACHE`, by default
-  `~/.cache/pclr_keras`), each checked against its pinned SHA-256;
+  the preset folder inside the installed package; an earlier release's
+  folder in the repository (`model_zoo/PCLR/presets/`) or copied into the
+  cache; or the preset's files downloaded once into the cache
+  (`$PCLR_CACHE`, by default `~/.cache/pclr_keras`); each checked against
+  its pinned SHA-256;
 - `https://...` with a SHA-256 (`sha256=` or a `#sha256=HEX` suffix):
   downloaded once into the cache, checked;
 - `hf://org/name[@revision]`: a Hugging Face Hub repository holding a preset
@@ -23,7 +25,8 @@ from pathlib import Path
 
 from pclr_keras.weights.downloads import DownloadError, fetch_file, file_digest
 from pclr_keras.weights.presets import (
-    ALIASES, PACKAGE_DIR, PRESET_WEIGHTS, PRESETS, WEIGHTS_DIR, get_preset, unknown_preset_message)
+    ALIASES, ARCHIVE_DIR, ARCHIVE_IN_REPOSITORY, PACKAGE_DIR, PRESET_WEIGHTS, PRESETS,
+    WEIGHTS_DIR, get_preset, unknown_preset_message)
 
 CACHE_ENV = "PCLR_CACHE"
 OFFLINE_ENV = "PCLR_OFFLINE"
@@ -72,7 +75,10 @@ def resolve_path(spec, sha256=None):
 
 
 def preset_path(preset):
-    """The preset's folder in the package, or its downloaded files in the cache."""
+    """The preset's folder in the package, in the repository or the cache (an archived
+    release), or its downloaded files in the cache."""
+    if preset.archived:
+        return archived_path(preset)
     if preset.packaged:
         folder = WEIGHTS_DIR / preset.packaged
         if not (folder / PRESET_WEIGHTS).is_file():
@@ -84,6 +90,27 @@ def preset_path(preset):
     for item in preset.files:
         _ensure(item, folder / item.path, preset)
     return folder / preset.load_path
+
+
+def archived_path(preset):
+    """An earlier release's folder: the repository's, else one copied into the cache, if
+    its weights have the pinned SHA-256."""
+    pinned = preset.archived.sha256
+    for folder in (ARCHIVE_DIR / preset.name, cache_root() / preset.name):
+        weights = folder / PRESET_WEIGHTS
+        if not weights.is_file():
+            continue
+        got = file_digest(weights, "sha256")
+        if got != pinned:
+            raise ValueError(f"Preset {preset.name!r}: {weights} has SHA-256 {got}, not the "
+                             f"pinned {pinned}; replace that folder with the repository's.")
+        return folder
+    raise PresetUnavailableError(
+        f"Preset {preset.name!r} is an earlier release, kept in the pclr-keras repository "
+        f"({ARCHIVE_IN_REPOSITORY}/{preset.name}/) rather than in the installed package, "
+        f"which carries only the current release ({ALIASES['pclr-ptbxl']}). Pass that folder "
+        f"as the model, or copy it to {cache_root() / preset.name} (its {PRESET_WEIGHTS} "
+        f"SHA-256 {pinned}).")
 
 
 def _ensure(item, dest, preset):
@@ -177,13 +204,17 @@ def describe_preset(name):
     """Every field of one preset and, for a downloaded one, where its files come from and
     are kept: one per line, for `pclr presets NAME`."""
     preset = get_preset(name)
-    card = preset.model_card if "://" in preset.model_card else PACKAGE_DIR / preset.model_card
+    card = (preset.model_card if "://" in preset.model_card or preset.archived
+            else PACKAGE_DIR / preset.model_card)
     lines = [("name", preset.name), ("version", preset.version), ("variant", preset.variant),
              ("input shape", f"(None, {preset.input_shape[0]}, {preset.input_shape[1]})"),
              ("output shape", "(None, 320)"), ("training data", preset.training_data),
              ("size", f"{preset.size:,} bytes"), ("SHA-256", preset.sha256),
              ("code licence", preset.code_licence), ("weights licence", preset.weights_licence),
              ("source", preset.source_url), ("date", preset.date), ("model card", str(card))]
+    if preset.archived:
+        lines.append(("pinned", preset.pinning))
+        lines.append(("found in", f"{ARCHIVE_DIR / preset.name} or {cache_root() / preset.name}"))
     if preset.files:
         lines.append(("pinned", preset.pinning))
         lines.append(("cache", str(cache_root() / preset.name)))

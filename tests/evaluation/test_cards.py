@@ -63,6 +63,7 @@ def test_preset_summary_and_model_index_come_from_the_same_file(results_dir):
     assert summary["resample"] == "patient"
     assert summary["ptbxl_linear_fold10"]["superdiagnostic"]["1"]["auroc"] == pytest.approx(0.9)
     assert summary["retrieval_fold10"]["n_queries"] == 836
+    assert summary["lead_sets_fold10"] is None  # no "PCLR v9 [LEADS]" rows
     matter = front_matter({"license": "bsd-3-clause", "base_model": "pclr-v8"}, summary)
     assert matter.startswith('---\nlicense: "bsd-3-clause"\nbase_model: "pclr-v8"\nmodel-index:')
     assert '"value": 0.9}' in matter and '"value": 0.6123}' in matter
@@ -86,6 +87,24 @@ def test_the_lead_set_table_reads_rows_named_by_their_leads(tmp_path):
     table = render_part('leads leads.json superdiagnostic v9 v8', tmp_path)
     assert "| 12 | 0.900 / 0.901 / 0.910 [0.890, 0.920] | not measured |" in table
     assert "| I | 0.850 / 0.851 / 0.860 [0.840, 0.870] | 0.800 / 0.801 / 0.810 [0.790, 0.820] |" in table
+    # A lead set measured later, in another file, joins in LEAD_SETS order (12, limb, ..., I).
+    later = [dict(row, representation="v9 [limb]", auroc=row["auroc"] - 0.02) for row in linear
+             if row["representation"] == "v9"]
+    write_results(tmp_path / "limb.json", "ptbxl_linear_fold10",
+                  {"linear": later, "paired": []}, provenance(ecg_ids=["1"], seeds={}))
+    joined = render_part('leads leads.json with=limb.json superdiagnostic v9 v8', tmp_path)
+    assert [line.split(" |")[0] for line in joined.splitlines()[2:5]] == ["| 12", "| limb", "| I"]
+    assert "| limb | 0.880 / 0.881 / 0.890 [0.890, 0.920] | not measured |" in joined
+    assert "From `" in joined and joined.count("From `") == 2  # both files named
+    assert render_part('leads leads.json with=absent.json superdiagnostic v9 v8',
+                       tmp_path) == table  # a later file not yet written adds nothing
+    # The preset's results.json: a row per lead set, from both files.
+    summary = preset_summary("v9", "ab" * 32, [tmp_path / "leads.json", tmp_path / "limb.json"],
+                             "v9")
+    assert set(summary["lead_sets_fold10"]) == {"I", "limb"}
+    assert summary["lead_sets_fold10"]["limb"]["superdiagnostic"]["1"]["auroc"] == pytest.approx(
+        0.89)
+    assert summary["ptbxl_linear_fold10"]["superdiagnostic"]["1"]["auroc"] == pytest.approx(0.91)
 
 
 def test_targets_are_read_from_the_results_and_a_miss_says_by_how_much(results_dir):
@@ -94,11 +113,15 @@ def test_targets_are_read_from_the_results_and_a_miss_says_by_how_much(results_d
          "fraction": 1.0, "at_least": 0.95},
         {"what": "v9 above random", "representation": "PCLR v9", "relative_to": "random weights",
          "label_set": "superdiagnostic", "fraction": 0.01, "at_least": 0.05},
+        {"what": "v9 within 0.05 of random", "representation": "PCLR v9",
+         "relative_to": "random weights", "label_set": "superdiagnostic", "fraction": 0.01,
+         "at_least": -0.05, "at_most": 0.05},
         {"what": "retrieval", "representation": "PCLR v9", "retrieval": True, "at_least": 0.6},
         {"what": "v7", "representation": "PCLR v7", "retrieval": True, "at_least": 0.6}]
     (results_dir / "v9" / "targets.json").write_text(json.dumps(targets))
     table = render_part("targets v9/targets.json fold10.json", results_dir)
     assert "| v9 at 100 % | 0.900 | missed by 0.050 |" in table
     assert "| v9 above random | 0.100 | met |" in table
+    assert "| v9 within 0.05 of random | 0.100 | missed by 0.050 |" in table  # above at_most
     assert "| retrieval | 0.612 | met |" in table
     assert "| v7 | not measured | — |" in table

@@ -51,7 +51,7 @@ def test_earlier_releases_hold_their_model_zoo_file_from_the_git_history(tmp_pat
     assert len(released.weights) == len(preset.weights)
     for a, b in zip(released.get_weights(), preset.get_weights()):
         np.testing.assert_array_equal(a, b)
-    metadata = json.loads((presets.WEIGHTS_DIR / name / "metadata.json").read_text())
+    metadata = json.loads((presets.ARCHIVE_DIR / name / "metadata.json").read_text())
     assert metadata["converted_from"].endswith(hashlib.sha256(shown.stdout).hexdigest())
 
 

@@ -22,15 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_preset_says_what_it_is_and_has_a_model_card():
     assert presets.ALIASES["pclr-ptbxl"] in PRESETS
     for preset in PRESETS.values():
-        card = presets.PACKAGE_DIR / preset.model_card
+        card = (ROOT if preset.archived else presets.PACKAGE_DIR) / preset.model_card
         assert card.is_file(), preset.name
         for field in ("version", "variant", "training_data", "code_licence", "weights_licence",
                       "source_url", "date"):
             assert getattr(preset, field), (preset.name, field)
         assert len(preset.sha256) == 64 and preset.size > 20_000_000
-        if preset.packaged:
-            metadata = json.loads((presets.WEIGHTS_DIR / preset.packaged / "metadata.json")
-                                  .read_text())
+        folder = (presets.WEIGHTS_DIR / preset.packaged if preset.packaged
+                  else presets.ARCHIVE_DIR / preset.name if preset.archived else None)
+        if folder:
+            metadata = json.loads((folder / "metadata.json").read_text())
+            assert metadata["weights_sha256"] == preset.sha256
             assert metadata["preset_version"] == preset.version
             assert metadata["input_shape"] == [None, *preset.input_shape]
 
@@ -46,8 +48,9 @@ def test_a_name_without_a_version_is_the_newest_release_and_a_typo_lists_the_tab
     assert all(name in message for name in PRESETS)
 
 
-def test_packaged_presets_are_the_folders_beside_the_table_and_ship_in_the_wheel():
-    """`weights/` is a Python package now; setup.py's data globs must still take its folders."""
+def test_only_the_current_release_ships_in_the_wheel_the_earlier_ones_are_archived():
+    """setup.py's data globs take the current release's folder; earlier releases stay in
+    the repository (one 25.7 MB weights file each would push the wheel past PyPI's 100 MB)."""
     setup = ast.parse((ROOT / "setup.py").read_text())
     (call,) = [node for node in ast.walk(setup)
                if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup"]
@@ -57,8 +60,12 @@ def test_packaged_presets_are_the_folders_beside_the_table_and_ship_in_the_wheel
                for path in presets.WEIGHTS_DIR.rglob("*") if path.is_file()
                and any(fnmatch.fnmatch(path.relative_to(presets.PACKAGE_DIR).as_posix(), glob)
                        for glob in package_data)}
+    ours = [p for p in PRESETS.values() if p.name.startswith("pclr-ptbxl-v")]
+    assert [p.name for p in ours if p.packaged] == [ALIASES["pclr-ptbxl"]]
+    assert all(p.archived and (presets.ARCHIVE_DIR / p.name / presets.PRESET_WEIGHTS).is_file()
+               for p in ours if not p.packaged)
     for preset in PRESETS.values():
-        assert preset.model_card in shipped, preset.name
+        assert preset.archived or preset.model_card in shipped, preset.name
         if preset.packaged:
             assert {f"weights/{preset.packaged}/{name}" for name in (
                 presets.PRESET_CONFIG, presets.PRESET_METADATA, presets.PRESET_WEIGHTS,

@@ -45,6 +45,29 @@ def test_a_path_is_itself_and_a_packaged_name_is_its_folder_with_the_pinned_dige
     assert weights_sha256(tmp_path) is None  # a folder without model.weights.h5
 
 
+def test_an_earlier_release_is_the_repositorys_folder_or_a_checked_copy_in_the_cache(
+        cache, monkeypatch):
+    from pclr_keras.weights import resolve
+    archived = resolve_path("pclr-ptbxl-v0.3")
+    assert archived == ROOT / "model_zoo" / "PCLR" / "presets" / "pclr-ptbxl-v0.3"
+    assert sha256(archived / "model.weights.h5") == PRESETS["pclr-ptbxl-v0.3"].sha256
+    # Installed from a wheel: no repository beside the package.
+    monkeypatch.setattr(resolve, "ARCHIVE_DIR", cache / "no-repository")
+    with pytest.raises(PresetUnavailableError) as caught:
+        resolve_path("pclr-ptbxl-v0.3")
+    message = str(caught.value)
+    assert "model_zoo/PCLR/presets/pclr-ptbxl-v0.3/" in message
+    assert str(cache / "pclr-ptbxl-v0.3") in message and PRESETS["pclr-ptbxl-v0.3"].sha256 in message
+    copy = cache / "pclr-ptbxl-v0.3"
+    copy.mkdir(parents=True)
+    for item in archived.iterdir():
+        (copy / item.name).write_bytes(item.read_bytes())
+    assert resolve_path("pclr-ptbxl-v0.3") == copy
+    (copy / "model.weights.h5").write_bytes(b"not the release")
+    with pytest.raises(ValueError, match=r"model.weights.h5 has SHA-256 .* not the pinned"):
+        resolve_path("pclr-ptbxl-v0.3")
+
+
 def test_an_unknown_name_lists_the_presets_and_the_closest_one():
     with pytest.raises(FileNotFoundError) as caught:
         load_encoder("pclr-ptbx")
