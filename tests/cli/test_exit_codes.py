@@ -114,6 +114,15 @@ def test_embed_out_that_is_a_folder_is_refused(model, folders, tmp_path, capsys,
     assert not (tmp_path / "emb").exists() and not any((tmp_path / "a_folder").iterdir())
 
 
+def test_a_model_that_is_no_pclr_encoder_is_a_usage_error(folders, tmp_path, capsys):
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="other").save(other)
+    status, line = exit_status(["embed", "--model", str(other), "--data", str(folders / "half"),
+                                "--out", str(tmp_path / "e.parquet")], capsys)
+    assert status == USAGE and "'other' has no 'embed' layer" in line
+    assert not (tmp_path / "e.parquet").exists()
+
+
 def test_outcome_rule():
     status, line = outcome(0, 0, {})
     assert status == FAILED and "no ECG found" in line
