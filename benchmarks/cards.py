@@ -28,15 +28,21 @@ CARDS = ["model_zoo/PCLR/MODEL_CARD.md", "README.md", "docs/results.md", "docs/e
 PTBXL_DATA = ["ptb-xl"]
 TAGS = ["ecg", "electrocardiogram", "contrastive-learning", "pclr", "keras"]
 
-# The fold-10 results files (one per label set) and each preset's row in them.
+# The fold-10 results files (one per label set) of the current release's judging.
 FOLD10 = ["v0.4/ptbxl_linear_fold10.json", "v0.4/ptbxl_linear_fold10_all.json"]
-# The lead sets measured after those (limb, I + II, II, V2; random weights at lead I).
+# The lead sets measured after those (limb, I + II; random weights at lead I).
 LEADS = "v0.4/ptbxl_linear_fold10_leads.json"
+# v0.1 and v0.2 judged again, with patient intervals, beside v0.3 (float32).
+EARLIER = "v0.4/ptbxl_linear_fold10_earlier.json"
+# Each preset: its row name and the files its results.json is made from (its
+# rows in one run only, so that no figure has two sources).
 PRESETS = {
-    "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None),
-    "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1"),
-    "pclr-ptbxl-v0.3": dict(row="PCLR v0.3", base_model="pclr-ptbxl-v0.2"),
-    "pclr-ptbxl-v0.4": dict(row="PCLR v0.4", base_model="pclr-ptbxl-v0.3"),
+    "pclr-ptbxl-v0.1": dict(row="PCLR v0.1", base_model=None, files=[EARLIER]),
+    "pclr-ptbxl-v0.2": dict(row="PCLR v0.2", base_model="pclr-ptbxl-v0.1", files=[EARLIER]),
+    "pclr-ptbxl-v0.3": dict(row="PCLR v0.3", base_model="pclr-ptbxl-v0.2",
+                            files=FOLD10 + [LEADS]),
+    "pclr-ptbxl-v0.4": dict(row="PCLR v0.4", base_model="pclr-ptbxl-v0.3",
+                            files=FOLD10 + [LEADS]),
 }
 
 
@@ -44,7 +50,7 @@ def preset_files(preset, spec):
     """{path: new text} for one preset: its results.json and its card."""
     folder = preset_path(get_preset(preset))  # the package's, or the repository's archive
     sha = json.loads((folder / "metadata.json").read_text())["weights_sha256"]
-    fold10 = [RESULTS / f for f in FOLD10 + [LEADS] if (RESULTS / f).exists()]
+    fold10 = [RESULTS / f for f in spec["files"] if (RESULTS / f).exists()]
     summary = preset_summary(preset, sha, fold10, spec["row"])
     meta = {"license": "bsd-3-clause", "library_name": "keras",
             "pipeline_tag": "feature-extraction", "datasets": PTBXL_DATA, "tags": TAGS}
