@@ -258,49 +258,70 @@ def leads_table(path, *args):
 
 
 def targets_table(path, *results_files):
-    """Targets set before a measurement (a JSON list), each read from the results: met or by how much.
+    """Targets set before a measurement (a JSON list), each read from the results: met, met
+    by the estimate alone, or missed by how much.
 
     A target is {"what", "representation", "at_least"} plus either
     "label_set" and "fraction" (fold-10 macro AUROC), or "retrieval": true
-    (fold-10 top-1); "relative_to" makes it a difference from another row;
-    "at_most" bounds it from above too (e.g. within 0.005 either way).
-    `results_files` (beside `path`) are read together, e.g. one per label set.
+    (fold-10 top-1); "relative_to" makes it a difference from another row
+    (its interval: the paired one, where the run paired them); "at_most"
+    bounds it from above too (e.g. within 0.005 either way). "met" needs the
+    whole 95 % interval inside the bounds; an estimate inside with an
+    interval reaching out is said so. `results_files` (beside `path`) are
+    read together, e.g. one per label set.
     """
     targets = json.loads(Path(path).read_text())
     found = [Path(path).parent / f for f in results_files if (Path(path).parent / f).exists()]
     if not found:
         return f"*No result file ({', '.join(results_files)}): the targets below were not read.*\n"
     read = [read_results(f) for f in found]
-    results = {"linear": [r for x in read for r in x["linear"]],
-               "retrieval_fold10": [r for x in read for r in x.get("retrieval_fold10", [])]}
-    lines = ["| target | measured | verdict |", "|---|---|---|"]
+    results = {key: [r for x in read for r in x.get(key, [])]
+               for key in ("linear", "paired", "retrieval_fold10")}
+    lines = ["| target | measured [95 %] | verdict |", "|---|---|---|"]
     for target in targets:
-        value = _target_value(results, target)
+        value, ci95 = _target_value(results, target)
         if value is None:
             lines.append(f"| {target['what']} | not measured | — |")
             continue
-        gap = min(value - target["at_least"], target.get("at_most", value) - value)
-        verdict = "met" if gap >= 0 else f"missed by {-gap:.3f}"
-        lines.append(f"| {target['what']} | {value:.3f} | {verdict} |")
+        low, high = target["at_least"], target.get("at_most", float("inf"))
+        gap = min(value - low, high - value)
+        if gap < 0:
+            verdict = f"missed by {-gap:.3f}"
+        elif ci95 is None:
+            verdict = "met by the estimate (no interval)"
+        elif ci95[0] >= low and ci95[1] <= high:
+            verdict = "met"
+        else:
+            verdict = "met by the estimate; its interval reaches beyond the bound"
+        shown = f"{value:.3f}" + ("" if ci95 is None else f" [{ci95[0]:.3f}, {ci95[1]:.3f}]")
+        lines.append(f"| {target['what']} | {shown} | {verdict} |")
     return "\n".join(lines) + "\n\n" + " ".join(_source(f, x) for f, x in zip(found, read)) + "\n"
 
 
 def _target_value(results, target):
-    def value_of(name):
+    """(value, its 95 % interval or None) of one target; (None, None) if not measured."""
+    def row_of(name):
         if target.get("retrieval"):
-            found = [r["top1"] for r in results.get("retrieval_fold10", [])
+            found = [(r["top1"], r["ci95"]) for r in results["retrieval_fold10"]
                      if r["representation"] == name]
         else:
-            found = [r["auroc"] for r in results["linear"]
+            found = [(r["auroc"], r["ci95"]) for r in results["linear"]
                      if r["representation"] == name and r["subgroup"] == "all"
                      and r["label_set"] == target["label_set"]
                      and r["fraction"] == target["fraction"]]
-        return found[0] if found else None
-    value = value_of(target["representation"])
+        return found[0] if found else (None, None)
+    value, ci95 = row_of(target["representation"])
     if value is None or "relative_to" not in target:
-        return value
-    base = value_of(target["relative_to"])
-    return None if base is None else value - base
+        return value, ci95
+    base, _ = row_of(target["relative_to"])
+    if base is None:
+        return None, None
+    paired = [r["ci95"] for r in results["paired"]
+              if r["representation"] == target["representation"]
+              and r["baseline"] == target["relative_to"]
+              and r.get("label_set") == target.get("label_set")
+              and r.get("fraction") == target.get("fraction")]
+    return value - base, (paired[0] if paired else None)
 
 
 def _source(path, results):

@@ -117,11 +117,26 @@ def test_targets_are_read_from_the_results_and_a_miss_says_by_how_much(results_d
          "relative_to": "random weights", "label_set": "superdiagnostic", "fraction": 0.01,
          "at_least": -0.05, "at_most": 0.05},
         {"what": "retrieval", "representation": "PCLR v9", "retrieval": True, "at_least": 0.6},
+        {"what": "retrieval 0.5", "representation": "PCLR v9", "retrieval": True,
+         "at_least": 0.5},
         {"what": "v7", "representation": "PCLR v7", "retrieval": True, "at_least": 0.6}]
     (results_dir / "v9" / "targets.json").write_text(json.dumps(targets))
     table = render_part("targets v9/targets.json fold10.json", results_dir)
-    assert "| v9 at 100 % | 0.900 | missed by 0.050 |" in table
-    assert "| v9 above random | 0.100 | met |" in table
+    assert "| v9 at 100 % | 0.900 [0.890, 0.910] | missed by 0.050 |" in table
+    # A difference the run did not pair has no interval: the estimate alone is said.
+    assert "| v9 above random | 0.100 | met by the estimate (no interval) |" in table
     assert "| v9 within 0.05 of random | 0.100 | missed by 0.050 |" in table  # above at_most
-    assert "| retrieval | 0.612 | met |" in table
+    # "met" only when the whole interval clears the bar.
+    assert ("| retrieval | 0.612 [0.580, 0.640] | met by the estimate; its interval reaches "
+            "beyond the bound |") in table
+    assert "| retrieval 0.5 | 0.612 [0.580, 0.640] | met |" in table
     assert "| v7 | not measured | — |" in table
+    # A paired run gives the difference its paired interval.
+    path = results_dir / "v9" / "fold10.json"
+    payload = json.loads(path.read_text())
+    payload["paired"] = [dict(representation="PCLR v9", baseline="random weights",
+                              label_set="superdiagnostic", fraction=0.01, difference=0.1,
+                              ci95=[0.08, 0.12])]
+    path.write_text(json.dumps(payload))
+    paired = render_part("targets v9/targets.json fold10.json", results_dir)
+    assert "| v9 above random | 0.100 [0.080, 0.120] | met |" in paired
