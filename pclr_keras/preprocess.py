@@ -210,14 +210,16 @@ def preprocess_batch(ecgs, fs, lead_names, variant="pclr", sources=None, *,
         raise
 
 
-def leads_in_variant_order(signal, lead_names, variant="pclr"):
-    """The variant's leads of `signal` (samples, columns), in its order, float32.
+def leads_in_variant_order(signal, lead_names, variant="pclr", leads_present=None):
+    """The variant's leads of `signal` (samples, columns), in its order, float32: all of
+    them, or only those of `leads_present` (`present_leads`).
 
     Raises:
         ECGValidationError: a lead is missing or appears twice.
     """
     variant = get_variant(variant)
-    signals, columns = _as_signals_and_columns(signal, lead_names, variant, variant.leads)
+    leads = present_leads(variant, leads_present)
+    signals, columns = _as_signals_and_columns(signal, lead_names, variant, leads)
     return np.asarray(signals[:, columns], dtype=np.float32)
 
 

@@ -3,6 +3,7 @@
 import argparse
 
 from pclr_keras.cli.arguments import add_precision_argument, chosen_precision
+from pclr_keras.cli.exits import usage
 
 
 def add_arguments(commands):
@@ -30,6 +31,9 @@ def add_arguments(commands):
                            "NAME_int8.tflite / NAME_int8.onnx for the tflite / onnx formats "
                            "(needs --calibration); auto: bfloat16 where this machine has it "
                            "(default: float32 only)")
+    export.add_argument("--leads", help="the leads the SavedModels' embed_raw signature takes, "
+                        "a set name or a comma list (e.g. I for a watch); the encoder's other "
+                        "leads are zero-filled in the graph (default: all of them)")
     export.add_argument("--calibration", nargs="+", metavar="DATA",
                         help="int8: a `pclr tensorize` folder or ECG files; 256 ECGs spread "
                              "over them calibrate, 64 others check the accuracy guard")
@@ -42,15 +46,35 @@ def run(args):
 
     encoder = _load_or_build_encoder(args.model, args.variant, args.untrained)
     precision = "int8" if args.precision == "int8" else chosen_precision(args)
+    leads = _raw_leads(args.leads, encoder)
     try:
         written = export_encoder(encoder, args.out, name=args.name,
                                  formats=args.formats.split(","), version=args.version,
                                  precision=precision,
-                                 calibration=_calibration(args, encoder, precision))
+                                 calibration=_calibration(args, encoder, precision),
+                                 leads_present=leads)
     except (ValueError, OnnxMissing) as error:
         raise SystemExit(f"pclr export: {error}") from None
     for fmt, path in written.items():
         print(f"{fmt:<11} {path}")
+    if leads and any(fmt.startswith("savedmodel") for fmt in written):
+        print(f"embed_raw takes leads {leads} (in this order); the others are zero-filled")
+
+
+def _raw_leads(spec, encoder):
+    """The leads --leads names, as the encoder's variant orders them (None for all); a
+    usage error for a spec naming no lead the encoder reads."""
+    if spec is None:
+        return None
+    from pclr_keras.export.artifacts import serving_variant
+    from pclr_keras.preprocess import present_leads
+
+    variant = serving_variant(encoder)
+    try:
+        leads = present_leads(variant, spec)
+    except ValueError as error:
+        usage("export", f"--leads {spec!r}: {error}")
+    return None if leads == tuple(variant.leads) else ",".join(leads)
 
 
 def _calibration(args, encoder, precision):

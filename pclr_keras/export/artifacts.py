@@ -70,13 +70,14 @@ def serving_variant(encoder):
                      "has no lead order.")
 
 
-def export_saved_model(encoder, export_dir, model_name="PCLR"):
+def export_saved_model(encoder, export_dir, model_name="PCLR", leads_present=None):
     """Writes a TF Serving SavedModel with both signatures and a warm-up file.
 
     `serving_default(ecg) -> {"embed"}` takes preprocessed input;
     `embed_raw(ecg, fs) -> {"embed"}` takes raw mV signals in the variant's
-    lead order and preprocesses them in the graph, rejecting what
-    `preprocess_ecg` rejects with an `InvalidArgument` error.
+    lead order (only the leads of `leads_present`, if given: the others are
+    zero-filled in the graph) and preprocesses them in the graph, rejecting
+    what `preprocess_ecg` rejects with an `InvalidArgument` error.
     `assets.extra/tf_serving_warmup_requests` holds one request per
     signature.
 
@@ -84,6 +85,8 @@ def export_saved_model(encoder, export_dir, model_name="PCLR"):
         encoder: a Keras encoder ending at `embed`.
         export_dir: str or Path. The versioned folder, e.g. `models/PCLR/1`.
         model_name: str. The model name in the warm-up requests.
+        leads_present: None, or the leads `embed_raw` takes (a set name or
+            comma list, e.g. "I" for a watch).
 
     Returns:
         The warm-up file's Path.
@@ -99,12 +102,13 @@ def export_saved_model(encoder, export_dir, model_name="PCLR"):
     )
     archive.add_endpoint(
         RAW_SIGNATURE,
-        lambda ecg, fs: {"embed": encoder(preprocess_raw(ecg, fs, variant), training=False)},
+        lambda ecg, fs: {"embed": encoder(
+            preprocess_raw(ecg, fs, variant, leads_present=leads_present), training=False)},
         input_signature=[tf.TensorSpec([None, None, None], tf.float32, name="ecg"),
                          tf.TensorSpec([None], tf.float32, name="fs")],
     )
     archive.write_out(str(export_dir), verbose=False)
-    return write_warmup_file(export_dir, variant, model_name)
+    return write_warmup_file(export_dir, variant, model_name, leads_present)
 
 
 def export_tflite(saved_model_dir, tflite_path):
@@ -115,7 +119,7 @@ def export_tflite(saved_model_dir, tflite_path):
 
 
 def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, version=1,
-                   precision="float32", calibration=None, guard_ecgs=64):
+                   precision="float32", calibration=None, guard_ecgs=64, leads_present=None):
     """Writes an encoder in the requested formats.
 
     Args:
@@ -133,6 +137,9 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
             float32 one, which stays the reference. `.h5` and `.keras` hold
             the same float32 weights either way (`load_encoder(...,
             precision=)` picks the precision at load time).
+        leads_present: None, or the leads the SavedModels' `embed_raw` takes
+            (the others zero-filled in the graph); `serving_default` and the
+            other formats take the encoder's full input either way.
 
     Returns:
         dict format -> Path of what was written (`savedmodel_bf16`, ... for
@@ -151,7 +158,7 @@ def export_encoder(encoder, out_dir, name="PCLR", formats=DEFAULT_FORMATS, versi
     written = {}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=f".{name}.") as tmp:
         staged = _write_staged(encoder, Path(tmp), targets, name, precision,
-                               (calibration, guard_ecgs))
+                               (calibration, guard_ecgs), leads_present)
         for fmt, target in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             _replace(staged[fmt], target)
@@ -190,7 +197,7 @@ def _artifact_paths(out_dir, name, formats, version, precision):
     return targets
 
 
-def _write_staged(encoder, folder, targets, name, precision, int8_data):
+def _write_staged(encoder, folder, targets, name, precision, int8_data, leads_present=None):
     """Writes the artifacts `targets` asks for into `folder`; returns {format: staged path}.
 
     TFLite is converted from the float32 SavedModel, so that is written
@@ -205,7 +212,8 @@ def _write_staged(encoder, folder, targets, name, precision, int8_data):
     if "keras" in targets:
         encoder.save(staged["keras"])
     if "savedmodel" in targets or "tflite" in targets:
-        export_saved_model(encoder, staged["savedmodel"], model_name=name)
+        export_saved_model(encoder, staged["savedmodel"], model_name=name,
+                           leads_present=leads_present)
     if "tflite" in targets:
         export_tflite(staged["savedmodel"], staged["tflite"])
     if "onnx" in targets:
@@ -216,7 +224,7 @@ def _write_staged(encoder, folder, targets, name, precision, int8_data):
         reduced = f"savedmodel_{short_name(precision)}"
         staged[reduced] = folder / reduced
         export_saved_model(with_precision(encoder, precision), staged[reduced],
-                           model_name=targets[reduced].parent.name)
+                           model_name=targets[reduced].parent.name, leads_present=leads_present)
     return staged
 
 

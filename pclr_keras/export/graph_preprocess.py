@@ -14,26 +14,37 @@ One deliberate difference: any flat lead is rejected here, as
 `pclr tensorize` and `pclr embed` keep ECGs with up to
 `TOLERATED_FLAT_LEADS` flat leads and flag them. A served answer is an
 embedding alone, with no room for the flag, so the server refuses instead.
+
+With `leads_present` (a watch's lead I, the limb leads, ...), the signature
+takes only those leads, in the variant's order, checks and resamples them,
+and gives the encoder zeros for the others, as `preprocess_ecg(...,
+leads_present=...)` does.
 """
 
 import numpy as np
 import tensorflow as tf
 
-from pclr_keras.preprocess import FLAT_THRESHOLD_MV, MAX_AMPLITUDE_MV, MIN_DURATION_S
+from pclr_keras.preprocess import (FLAT_THRESHOLD_MV, MAX_AMPLITUDE_MV, MIN_DURATION_S,
+                                   present_leads)
 from pclr_keras.variants import ECG_DURATION_S, get_variant
 
 
 def preprocess_raw(ecg, fs, variant="pclr", *, min_duration_s=MIN_DURATION_S,
-                   flat_threshold_mv=FLAT_THRESHOLD_MV, max_amplitude_mv=MAX_AMPLITUDE_MV):
+                   flat_threshold_mv=FLAT_THRESHOLD_MV, max_amplitude_mv=MAX_AMPLITUDE_MV,
+                   leads_present=None):
     """Validates, cuts and resamples raw ECGs in the graph.
 
     Args:
         ecg: float32 tensor (batch, samples, leads) in mV, the variant's
-            leads in its order; all rows share `samples`.
+            leads (or those of `leads_present`) in its order; all rows share
+            `samples`.
         fs: float32 tensor (batch,). Sampling rate of each row in Hz.
         variant: str or `EncoderVariant`.
         min_duration_s, flat_threshold_mv, max_amplitude_mv: as in
             `preprocess_ecg`; no flat lead is tolerated (see above).
+        leads_present: None (all the variant's leads), or the leads `ecg`
+            holds (a set name or comma list); the others are zero-filled
+            after preprocessing.
 
     Returns:
         float32 tensor (batch, input_length, leads) of the variant; the
@@ -41,13 +52,14 @@ def preprocess_raw(ecg, fs, variant="pclr", *, min_duration_s=MIN_DURATION_S,
         problem, in `preprocess_ecg`'s order.
     """
     variant = get_variant(variant)
+    names = present_leads(variant, leads_present)
     ecg = tf.convert_to_tensor(ecg, tf.float32)
     fs = tf.convert_to_tensor(fs, tf.float32)
-    leads = tf.constant(variant.leads)
+    leads = tf.constant(names)
     shape = tf.shape(ecg)
     # Each step runs after the previous check passed, so no op ever sees
     # input an earlier check rejected and the first problem is the one named.
-    check = _check_lead_count(shape, variant)
+    check = _check_lead_count(shape, variant, names)
     with tf.control_dependencies([check]):
         check = _check_rate_count(shape, fs)
     with tf.control_dependencies([check]):
@@ -66,15 +78,25 @@ def preprocess_raw(ecg, fs, variant="pclr", *, min_duration_s=MIN_DURATION_S,
     with tf.control_dependencies([check]):
         check = _check_millivolts(ecg, leads, window, peak_to_peak, max_amplitude_mv)
     with tf.control_dependencies([check]):
-        return resample_rows(ecg, window, variant.input_length)
+        return _zero_fill(resample_rows(ecg, window, variant.input_length), variant, names)
 
 
-def _check_lead_count(shape, variant):
-    """The last axis holds the variant's leads."""
-    return _check(tf.equal(shape[2], variant.num_leads), _message(
-        f"unknown_lead_count: the {variant.name} encoder reads {variant.num_leads} "
-        f"lead(s) {', '.join(variant.leads)} in this order as the last axis of ecg "
-        "[batch, samples, leads]; got ", shape[2], " columns"))
+def _zero_fill(x, variant, names):
+    """(batch, length, len(names)) -> (batch, length, variant leads), absent leads zero."""
+    if tuple(names) == tuple(variant.leads):
+        return x
+    with_zeros = tf.concat([x, tf.zeros_like(x[:, :, :1])], axis=2)
+    columns = [names.index(lead) if lead in names else len(names) for lead in variant.leads]
+    return tf.gather(with_zeros, columns, axis=2)
+
+
+def _check_lead_count(shape, variant, names):
+    """The last axis holds the leads `names` (the variant's, or those present)."""
+    reads = (f"the {variant.name} encoder reads" if tuple(names) == tuple(variant.leads)
+             else f"this signature of the {variant.name} encoder takes")
+    return _check(tf.equal(shape[2], len(names)), _message(
+        f"unknown_lead_count: {reads} {len(names)} lead(s) {', '.join(names)} in this order "
+        "as the last axis of ecg [batch, samples, leads]; got ", shape[2], " columns"))
 
 
 def _check_rate_count(shape, fs):

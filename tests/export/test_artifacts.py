@@ -151,6 +151,20 @@ def test_full_size_pclr_h5_loads_with_plain_keras(tmp_path):
     np.testing.assert_allclose(outputs["h5"], encoder.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant, leads, says", [
+    ("pclr", "X9", "Unknown lead(s) ['X9']"),
+    ("lead_I", "V2", "The lead_I encoder reads ['I'], none of the leads present ['V2']")])
+def test_cli_export_leads_naming_no_lead_the_encoder_reads_is_a_usage_error(
+        tmp_path, capsys, variant, leads, says):
+    with pytest.raises(SystemExit) as stopped:
+        pclr_main(["export", "--untrained", "--variant", variant, "--out", str(tmp_path),
+                   "--leads", leads])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pclr export: error: --leads {leads!r}: {says}") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_export_needs_weights_or_untrained(tmp_path):
     with pytest.raises(SystemExit, match="--untrained"):
         pclr_main(["export", "--out", str(tmp_path)])

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from pclr_keras.export.graph_preprocess import preprocess_raw
-from pclr_keras.preprocess import ECGValidationError, preprocess_ecg
+from pclr_keras.preprocess import ECGValidationError, preprocess_ecg, present_leads
 from pclr_keras.synthetic import example_ecg
 from pclr_keras.variants import STANDARD_LEADS, get_variant
 
@@ -96,3 +96,24 @@ def test_the_first_problem_in_preprocess_ecg_order_is_the_one_named(traced):
 def test_shapes_rates_and_lengths_are_checked_before_the_signal(traced, ecg, fs, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         traced(ecg, fs)
+
+
+@pytest.mark.parametrize("leads", ["I", "limb", "I,II", "V2"])
+def test_with_leads_present_only_those_are_taken_and_the_others_zero_as_preprocess_ecg(leads):
+    present = present_leads(VARIANT, leads)
+    function = tf.function(
+        lambda ecg, fs: preprocess_raw(ecg, fs, VARIANT, leads_present=leads),
+        input_signature=[tf.TensorSpec([None, None, None], tf.float32),
+                         tf.TensorSpec([None], tf.float32)])
+    full = raw(500.0)
+    ecg = full[:, [VARIANT.leads.index(lead) for lead in present]]
+    got = function(ecg[np.newaxis], np.float32([500.0])).numpy()[0]
+    np.testing.assert_array_equal(got, preprocess_ecg(ecg, 500.0, present, VARIANT,
+                                                      max_flat_leads=0, leads_present=leads))
+    absent = [i for i, lead in enumerate(VARIANT.leads) if lead not in present]
+    assert got.shape == (VARIANT.input_length, 12) and not got[:, absent].any()
+    assert got[:, [VARIANT.leads.index(lead) for lead in present]].any(axis=0).all()
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=f"takes {len(present)} lead\\(s\\) {', '.join(present)} in this "
+                             "order .* got 12 columns"):
+        function(full[np.newaxis], np.float32([500.0]))

@@ -214,6 +214,28 @@ def test_tflite_lead_I_matches_keras(exports, records):
                                    expected(encoder, row[np.newaxis]), atol=1e-4, rtol=0)
 
 
+def test_an_export_for_lead_I_takes_lead_I_alone_and_zero_fills_the_rest(records, tmp_path):
+    """A watch's lead I, served: `pclr export --leads I`'s embed_raw, a fresh process."""
+    keras.utils.set_random_seed(3)
+    encoder = build_encoder("pclr", **NARROW_ENCODER)
+    written = export_encoder(encoder, tmp_path / "out", name="watch", formats=("savedmodel",),
+                             leads_present="I")
+    record = records["ptbxl_500"]
+    lead_i = record.signal[:, [record.lead_names.index("I")]]
+    requests = {"record": rest_body(record, leads_present="I"),
+                "array": grpc_request(lead_i, record.fs, leads_present="I"),
+                "twelve": grpc_request(in_order(record), record.fs)}
+    assert np.array(requests["record"]["inputs"]["ecg"]).shape == (1, 5000, 1)
+    answers = serve(written["savedmodel"], requests, tmp_path)
+    wanted = expected(encoder, preprocess_ecg(lead_i, record.fs, ["I"], leads_present="I")[None])
+    for name in ("record", "array"):
+        assert "error" not in answers[name], answers[name]
+        np.testing.assert_allclose(np.array(answers[name]["embed"], np.float32), wanted,
+                                   atol=ATOL, rtol=0, err_msg=name)
+    assert "takes 1 lead(s) I in this order" in answers["twelve"]["error"]
+    assert "got 12 columns" in answers["twelve"]["error"]
+
+
 def test_requests_carry_what_the_signatures_take(records):
     body = rest_body(records["ptbxl_500"])
     assert body["signature_name"] == RAW_SIGNATURE
