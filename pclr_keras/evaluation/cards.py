@@ -101,6 +101,8 @@ def subgroup_table(path, label_set, name):
 def paired_table(path):
     """Fold-10 differences between representations, each with its paired patient interval."""
     results = read_results(path)
+    if not results.get("paired"):
+        return f"*No paired difference in `{path.parent.name}/{path.name}`: not measured.*\n"
     lines = ["| difference | label set | fraction | macro AUROC difference [95 %] | "
              "resamples not above 0 |", "|---|---|---|---|--:|"]
     for p in results.get("paired", []):

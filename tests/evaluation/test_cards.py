@@ -54,6 +54,8 @@ def test_a_changed_result_changes_the_card(results_dir):
 def test_a_missing_file_says_so_instead_of_a_figure(results_dir):
     assert render_part("linear v8/none.json all", results_dir) == (
         "*No result file (`v8/none.json`): not measured.*\n")
+    assert render_part("paired v9/fold10.json", results_dir) == (  # a run that paired none
+        "*No paired difference in `v9/fold10.json`: not measured.*\n")
     with pytest.raises(ValueError, match="unknown results part 'table'"):
         render_part("table v9/fold10.json", results_dir)
 
