@@ -96,7 +96,7 @@ def write_plots():
     """The model card's lead-set plot (a picture: drawn, not compared by --check)."""
     results = RESULTS / FOLD10[0]
     if results.exists():
-        files = [results] + [RESULTS / LEADS] * (RESULTS / LEADS).exists()
+        files = [f for f in (results, RESULTS / LEADS) if f.exists()]
         rows = lead_set_rows([read_results(f) for f in files], "superdiagnostic")
         plot_lead_sets(rows[rows.fraction == 1.0], results.parent / "lead_sets.png",
                        "superdiagnostic, 100 % of the training labels")

@@ -212,11 +212,11 @@ def describe_preset(name):
              ("size", f"{preset.size:,} bytes"), ("SHA-256", preset.sha256),
              ("code licence", preset.code_licence), ("weights licence", preset.weights_licence),
              ("source", preset.source_url), ("date", preset.date), ("model card", str(card))]
-    if preset.archived:
+    if preset.archived or preset.files:
         lines.append(("pinned", preset.pinning))
+    if preset.archived:
         lines.append(("found in", f"{ARCHIVE_DIR / preset.name} or {cache_root() / preset.name}"))
     if preset.files:
-        lines.append(("pinned", preset.pinning))
         lines.append(("cache", str(cache_root() / preset.name)))
         lines += [("file", f"{f.url} sha256 {f.sha256} ({f.size:,} bytes)") for f in preset.files]
     return "\n".join(f"{key:<16} {value}" for key, value in lines)
